@@ -1,0 +1,3 @@
+//! dealpay-operator: pays Tencent Cloud orders declared as Kubernetes `DealPayment` resources.
+
+pub mod tencent;

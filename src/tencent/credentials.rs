@@ -1,0 +1,119 @@
+//! Credentials, held so that their secret parts never print.
+
+use std::fmt;
+
+/// Env var holding the SecretId (the name tccli uses).
+pub const ENV_SECRET_ID: &str = "TENCENTCLOUD_SECRET_ID";
+/// Env var holding the SecretKey.
+pub const ENV_SECRET_KEY: &str = "TENCENTCLOUD_SECRET_KEY";
+/// Env var holding the optional STS token.
+pub const ENV_TOKEN: &str = "TENCENTCLOUD_TOKEN";
+
+/// A string whose Debug and Display print `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret value; call only where it is used for signing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A Tencent Cloud API key pair, with an STS token for temporary credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The SecretId (an identifier, but still not printed in full).
+    pub secret_id: String,
+    /// The SecretKey.
+    pub secret_key: Secret,
+    /// The STS session token, sent as `X-TC-Token`.
+    pub token: Option<Secret>,
+}
+
+impl Credentials {
+    /// Builds credentials; an empty token counts as none.
+    pub fn new(
+        secret_id: impl Into<String>,
+        secret_key: impl Into<String>,
+        token: Option<String>,
+    ) -> Self {
+        Self {
+            secret_id: secret_id.into(),
+            secret_key: Secret::new(secret_key),
+            token: token.filter(|t| !t.is_empty()).map(Secret::new),
+        }
+    }
+
+    /// Reads `TENCENTCLOUD_SECRET_ID`/`_SECRET_KEY`/`_TOKEN`; `None` unless both id and key are set.
+    pub fn from_env() -> Option<Self> {
+        let id = std::env::var(ENV_SECRET_ID)
+            .ok()
+            .filter(|v| !v.is_empty())?;
+        let key = std::env::var(ENV_SECRET_KEY)
+            .ok()
+            .filter(|v| !v.is_empty())?;
+        Some(Self::new(id, key, std::env::var(ENV_TOKEN).ok()))
+    }
+
+    /// The SecretId shortened for logs: the first four characters only.
+    pub fn masked_id(&self) -> String {
+        let head: String = self.secret_id.chars().take(4).collect();
+        format!("{head}****")
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("secret_id", &self.masked_id())
+            .field("secret_key", &self.secret_key)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_and_display_never_print_secrets() {
+        let c = Credentials::new(
+            "AKIDsecretid",
+            "the-key-value",
+            Some("the-token-value".into()),
+        );
+        let shown = format!("{c:?} {} {:?}", c.secret_key, c.token);
+        assert!(!shown.contains("the-key-value"), "{shown}");
+        assert!(!shown.contains("the-token-value"), "{shown}");
+        assert!(!shown.contains("AKIDsecretid"), "{shown}");
+        assert!(shown.contains("AKID****"));
+    }
+
+    #[test]
+    fn empty_token_is_none() {
+        assert!(
+            Credentials::new("a", "b", Some(String::new()))
+                .token
+                .is_none()
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! The wire: TC3 signing, the Billing API client, its models and its errors.
+
+pub mod client;
+pub mod credentials;
+pub mod error;
+pub mod models;
+pub mod sign;
+
+pub use client::{Client, ClientConfig};
+pub use credentials::{Credentials, Secret};
+pub use error::{ApiError, CallError, ErrorClass};
