@@ -1,3 +1,8 @@
 //! dealpay-operator: pays Tencent Cloud orders declared as Kubernetes `DealPayment` resources.
 
+pub mod api;
+pub mod cli;
+pub mod controller;
+pub mod pay;
+pub mod sandbox;
 pub mod tencent;
