@@ -1,6 +1,10 @@
-//! The DealPayment API (placeholder).
+//! The DealPayment API: types, admission rules, CRD generation and validation.
 
-/// The CRD as YAML.
-pub fn crd_yaml() -> String {
-    String::new()
-}
+pub mod rules;
+pub mod schema;
+pub mod types;
+pub mod validate;
+
+pub use schema::{crd, crd_yaml};
+pub use types::*;
+pub use validate::{validate_spec, validate_update};

@@ -1,0 +1,250 @@
+//! The DealPayment resource: spec, status and the records the payment engine keeps.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::tencent::ErrorClass;
+
+/// Pays Tencent Cloud orders with the Billing API action PayDeals.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "billing.dealpay.dev",
+    version = "v1alpha1",
+    kind = "DealPayment",
+    plural = "dealpayments",
+    singular = "dealpayment",
+    namespaced,
+    status = "DealPaymentStatus",
+    shortname = "dp",
+    category = "tencentcloud",
+    category = "billing",
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Orders","type":"string","jsonPath":".status.orderIds","priority":0}"#,
+    printcolumn = r#"{"name":"Resources","type":"string","jsonPath":".status.resourceIds"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct DealPaymentSpec {
+    /// Sub-order numbers to pay (PayDeals `OrderIds`). Set exactly one of orderIds and bigDealIds. Cannot change once set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub order_ids: Vec<String>,
+    /// Order numbers to pay (PayDeals `BigDealIds`). Set exactly one of orderIds and bigDealIds. Cannot change once set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub big_deal_ids: Vec<String>,
+    /// Use vouchers automatically (PayDeals `AutoVoucher` 1).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto_voucher: bool,
+    /// Voucher to pay with (PayDeals `VoucherIds`); at most one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub voucher_ids: Vec<String>,
+    /// Who pays: 0 self pay (default), 3 group agent pay, 4 reseller product-level order.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub agent_pay: i32,
+    /// Passed through to PayDeals `CpsUin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cps_uin: Option<String>,
+    /// X-TC-Region for the calls; PayDeals needs none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Tencent Cloud API credentials; omitted: the operator's default credentials, where allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<CredentialsSource>,
+    /// When true nothing is paid: an approval gate (merge the manifest suspended, flip it to pay).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspend: bool,
+}
+
+fn is_zero(v: &i32) -> bool {
+    *v == 0
+}
+
+/// Where the API key comes from.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsSource {
+    /// A Secret in the DealPayment's own namespace with keys `secretId`, `secretKey` and optional `token`.
+    pub secret_ref: SecretReference,
+}
+
+/// A Secret in the same namespace.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretReference {
+    /// Name of the Secret.
+    pub name: String,
+}
+
+/// Which PayDeals list a spec uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum IdKind {
+    /// Sub-order numbers (`OrderIds`).
+    Order,
+    /// Order numbers (`BigDealIds`).
+    BigDeal,
+}
+
+impl DealPaymentSpec {
+    /// The ids to pay and their kind (orderIds win if, invalidly, both are set).
+    pub fn targets(&self) -> (IdKind, &[String]) {
+        if !self.order_ids.is_empty() || self.big_deal_ids.is_empty() {
+            (IdKind::Order, &self.order_ids)
+        } else {
+            (IdKind::BigDeal, &self.big_deal_ids)
+        }
+    }
+}
+
+/// What the operator knows about a payment. Read `conditions` first.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DealPaymentStatus {
+    /// The generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready, Reconciling, Stalled and Paid, in the Kubernetes condition shape.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+    /// Sub-orders paid, as PayDeals or DescribeDealsByCond reported them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub order_ids: Vec<String>,
+    /// Orders (big deals) paid.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub big_deal_ids: Vec<String>,
+    /// Resources created by the payment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource_ids: Vec<String>,
+    /// RequestId of the call that proved the payment (PayDeals or DescribeDealsByCond).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// When the last order was found paid (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<String>,
+    /// PayDeals calls made for this resource.
+    #[serde(default)]
+    pub attempts: u32,
+    /// Per-id payment state; an id listed here is never paid again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub orders: Vec<OrderRecord>,
+    /// The last error, if the payment is not settled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<LastError>,
+    /// Write-ahead record of a PayDeals call: persisted before the call, cleared when its outcome is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<Attempt>,
+    /// Ids whose payment outcome is unknown and must be looked up before anything else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_lookup: Option<PendingLookup>,
+    /// Earliest time of the next call (RFC 3339), while backing off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_retry_at: Option<String>,
+    /// Consecutive failures of the current kind, for exponential backoff.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub consecutive_failures: u32,
+    /// Spec generation that hit a terminal error; nothing is paid until the generation changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stalled_generation: Option<i64>,
+    /// Version of the credentials last used; a change resets the slow backoff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_version: Option<String>,
+}
+
+fn is_zero_u32(v: &u32) -> bool {
+    *v == 0
+}
+
+fn conditions_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    // metav1.Condition's own schema, with listType map so server-side apply merges by type.
+    schemars::json_schema!({
+        "type": "array",
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+        "items": {
+            "type": "object",
+            "required": ["type", "status", "lastTransitionTime", "reason", "message"],
+            "properties": {
+                "type": {"type": "string", "maxLength": 316},
+                "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
+                "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0},
+                "lastTransitionTime": {"type": "string", "format": "date-time"},
+                "reason": {"type": "string", "maxLength": 1024},
+                "message": {"type": "string", "maxLength": 32768}
+            }
+        }
+    })
+}
+
+/// The state of one id.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub enum OrderState {
+    /// Paid (and delivered or being delivered).
+    Paid,
+    /// Charged, delivery failed: never paid again, needs Tencent support.
+    DeliveryFailed,
+    /// Cannot be paid: cancelled, expired, invalid, refunded.
+    Unpayable,
+}
+
+/// What is known about one id.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderRecord {
+    /// The sub-order or order number.
+    pub id: String,
+    /// Its state.
+    pub state: OrderState,
+    /// Tencent order status code, when a lookup saw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tencent_status: Option<i64>,
+    /// RequestId of the call that established the state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// The last error seen.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LastError {
+    /// Tencent error code, or a local code such as `SecretNotFound`.
+    pub code: String,
+    /// Message, never containing a secret.
+    pub message: String,
+    /// RequestId of the failed call, when the API answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// What the error means for the payment.
+    pub class: ErrorClass,
+}
+
+/// A PayDeals call about to be made or in flight.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    /// Unique id of the attempt.
+    pub id: String,
+    /// When it was recorded (RFC 3339).
+    pub started_at: String,
+    /// Kind of the ids.
+    pub kind: IdKind,
+    /// Ids sent in this call.
+    pub ids: Vec<String>,
+    /// Spec generation it was made for.
+    pub generation: i64,
+}
+
+/// Ids whose outcome is unknown.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingLookup {
+    /// Kind of the ids.
+    pub kind: IdKind,
+    /// Ids to look up.
+    pub ids: Vec<String>,
+    /// When the attempt that made them unknown started (RFC 3339).
+    pub since: String,
+    /// Why they are unknown.
+    pub reason: String,
+}

@@ -1,0 +1,87 @@
+//! Per-class exponential backoff with jitter, as pure arithmetic.
+
+use std::time::Duration;
+
+/// Base and cap of one backoff curve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Curve {
+    /// Delay after the first failure (before jitter).
+    pub base: Duration,
+    /// Largest delay.
+    pub cap: Duration,
+}
+
+impl Curve {
+    /// Delay after `failures` consecutive failures; `jitter` in [0, 1) spreads it over [d/2, d].
+    pub fn delay(&self, failures: u32, jitter: f64) -> Duration {
+        let exp = failures.saturating_sub(1).min(30);
+        let raw = self.base.saturating_mul(1u32 << exp.min(20)).min(self.cap);
+        let factor = 0.5 + 0.5 * jitter.clamp(0.0, 1.0);
+        raw.mul_f64(factor)
+    }
+}
+
+/// How the engine waits, per error class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Rejected before processing (rate limit, clock skew, not sent): retry fast.
+    pub transient: Curve,
+    /// A person must act: retry slowly; reset when the credentials change.
+    pub needs_human: Curve,
+    /// Looking up an unknown outcome.
+    pub lookup: Curve,
+    /// How far before the attempt the order lookup window starts (orders are created before they are paid).
+    pub lookback: Duration,
+    /// Requeue while waiting for credentials to appear (the Secret watch usually comes first).
+    pub credentials_recheck: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            transient: Curve {
+                base: Duration::from_secs(1),
+                cap: Duration::from_secs(60),
+            },
+            needs_human: Curve {
+                base: Duration::from_secs(30),
+                cap: Duration::from_secs(15 * 60),
+            },
+            lookup: Curve {
+                base: Duration::from_secs(2),
+                cap: Duration::from_secs(5 * 60),
+            },
+            lookback: Duration::from_secs(31 * 24 * 3600),
+            credentials_recheck: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grows_exponentially_to_the_cap() {
+        let c = Curve {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(60),
+        };
+        assert_eq!(c.delay(1, 0.999_999).as_millis(), 999);
+        assert_eq!(c.delay(2, 0.999_999).as_millis(), 1999);
+        assert_eq!(c.delay(3, 0.999_999).as_millis(), 3999);
+        assert_eq!(c.delay(7, 0.999_999).as_millis(), 59_999);
+        assert_eq!(c.delay(100, 0.999_999).as_millis(), 59_999);
+    }
+
+    #[test]
+    fn jitter_spreads_between_half_and_full() {
+        let c = Curve {
+            base: Duration::from_secs(8),
+            cap: Duration::from_secs(60),
+        };
+        assert_eq!(c.delay(1, 0.0), Duration::from_secs(4));
+        assert_eq!(c.delay(1, 0.5), Duration::from_secs(6));
+        assert_eq!(c.delay(0, 0.0), Duration::from_secs(4));
+    }
+}

@@ -1,0 +1,99 @@
+//! The four conditions (Ready, Reconciling, Stalled, Paid), kstatus-compatible, with stable transition times.
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+/// Condition type: every order is paid and delivered.
+pub const READY: &str = "Ready";
+/// Condition type: work in progress or a retry scheduled.
+pub const RECONCILING: &str = "Reconciling";
+/// Condition type: cannot progress without a person or a spec change.
+pub const STALLED: &str = "Stalled";
+/// Condition type: money has moved.
+pub const PAID: &str = "Paid";
+
+/// The state of one condition before timestamps are attached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired {
+    /// Condition type.
+    pub type_: &'static str,
+    /// True or False.
+    pub status: bool,
+    /// CamelCase reason.
+    pub reason: String,
+    /// Human message.
+    pub message: String,
+}
+
+/// Builds the condition list; `lastTransitionTime` is kept from `old` unless the status flips.
+pub fn merge(
+    old: &[Condition],
+    desired: Vec<Desired>,
+    generation: i64,
+    now: Timestamp,
+) -> Vec<Condition> {
+    desired
+        .into_iter()
+        .map(|d| {
+            let status = if d.status { "True" } else { "False" }.to_string();
+            let last_transition_time = old
+                .iter()
+                .find(|c| c.type_ == d.type_ && c.status == status)
+                .map(|c| c.last_transition_time.clone())
+                .unwrap_or(Time(now));
+            Condition {
+                type_: d.type_.to_string(),
+                status,
+                reason: d.reason,
+                message: d.message,
+                observed_generation: Some(generation),
+                last_transition_time,
+            }
+        })
+        .collect()
+}
+
+/// Looks a condition up by type.
+pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// True when the condition of that type is present with status True.
+pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
+    find(conditions, type_).is_some_and(|c| c.status == "True")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(status: bool, reason: &str) -> Desired {
+        Desired {
+            type_: READY,
+            status,
+            reason: reason.into(),
+            message: "m".into(),
+        }
+    }
+
+    #[test]
+    fn transition_time_changes_only_when_status_flips() {
+        let t0: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let t1: Timestamp = "2026-01-01T00:01:00Z".parse().unwrap();
+        let t2: Timestamp = "2026-01-01T00:02:00Z".parse().unwrap();
+        let c0 = merge(&[], vec![d(false, "Paying")], 1, t0);
+        assert_eq!(c0[0].last_transition_time, Time(t0));
+        let c1 = merge(&c0, vec![d(false, "BalanceInsufficient")], 2, t1);
+        assert_eq!(
+            c1[0].last_transition_time,
+            Time(t0),
+            "reason change alone keeps the time"
+        );
+        assert_eq!(c1[0].observed_generation, Some(2));
+        assert_eq!(c1[0].reason, "BalanceInsufficient");
+        let c2 = merge(&c1, vec![d(true, "Paid")], 2, t2);
+        assert_eq!(c2[0].last_transition_time, Time(t2));
+        assert!(is_true(&c2, READY));
+        assert!(!is_true(&c1, READY));
+    }
+}

@@ -1,0 +1,632 @@
+//! Every branch of the engine, as plain unit tests.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::conditions::{PAID, READY, RECONCILING, STALLED, find, is_true};
+use super::*;
+use crate::api::{DealPaymentSpec, DealPaymentStatus, OrderState};
+use crate::tencent::models::{Deal, PayDealsResponse, ResourceIds};
+use crate::tencent::{ApiError, CallError};
+
+const T0: &str = "2026-11-28T10:00:00Z";
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn spec(ids: &[&str]) -> DealPaymentSpec {
+    DealPaymentSpec {
+        order_ids: ids.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+fn creds(v: &str) -> CredentialsState {
+    CredentialsState::Available { version: v.into() }
+}
+
+struct Run {
+    spec: DealPaymentSpec,
+    status: Option<DealPaymentStatus>,
+    generation: i64,
+    now: Timestamp,
+    creds: CredentialsState,
+    n: u32,
+}
+
+impl Run {
+    fn new(spec: DealPaymentSpec) -> Self {
+        Self {
+            spec,
+            status: None,
+            generation: 1,
+            now: ts(T0),
+            creds: creds("1"),
+            n: 0,
+        }
+    }
+    fn step(&mut self, event: Event) -> Decision {
+        self.n += 1;
+        let d = decide(
+            Input {
+                spec: &self.spec,
+                status: self.status.as_ref(),
+                generation: self.generation,
+                now: self.now,
+                jitter: 0.999_999,
+                attempt_id: format!("a{}", self.n),
+                credentials: self.creds.clone(),
+                event,
+            },
+            &Policy::default(),
+        );
+        self.status = Some(d.status.clone());
+        d
+    }
+    fn advance(&mut self, secs: i64) {
+        self.now = self
+            .now
+            .checked_add(jiff::SignedDuration::from_secs(secs))
+            .unwrap();
+    }
+    fn st(&self) -> &DealPaymentStatus {
+        self.status.as_ref().unwrap()
+    }
+    fn cond(&self, t: &str) -> (String, String, String) {
+        let c = find(&self.st().conditions, t).unwrap();
+        (c.status.clone(), c.reason.clone(), c.message.clone())
+    }
+}
+
+fn ok(order_ids: &[&str], rid: &str) -> Event {
+    Event::Paid(Ok(PayDealsResponse {
+        order_ids: order_ids.iter().map(|s| s.to_string()).collect(),
+        resource_ids: ResourceIds {
+            all: vec!["ins-1".into()],
+            ..Default::default()
+        },
+        big_deal_ids: vec!["b1".into()],
+        request_id: rid.into(),
+    }))
+}
+
+fn api_err(code: &str) -> Event {
+    Event::Paid(Err(CallError::Api(ApiError {
+        code: code.into(),
+        message: format!("{code} happened"),
+        request_id: "rid-9".into(),
+    })))
+}
+
+fn deal(id: &str, big: &str, status: i64) -> Deal {
+    Deal {
+        order_id: id.into(),
+        big_deal_id: big.into(),
+        status,
+        resource_id: vec![format!("ins-{id}")],
+        ..Default::default()
+    }
+}
+
+fn looked_up(deals: Vec<Deal>) -> Event {
+    Event::LookedUp(Ok(LookupAnswer {
+        deals,
+        request_id: "lookup-rid".into(),
+    }))
+}
+
+fn is_pay(a: &Action) -> bool {
+    matches!(a, Action::Pay { .. })
+}
+
+#[test]
+fn new_payment_records_intent_before_paying() {
+    let mut r = Run::new(spec(&["o1", "o2"]));
+    let d = r.step(Event::Observe);
+    let Action::Pay { attempt, request } = &d.action else {
+        panic!("{:?}", d.action)
+    };
+    assert_eq!(request.order_ids, ["o1", "o2"]);
+    assert_eq!(request.auto_voucher, 0);
+    assert_eq!(
+        d.status.in_flight.as_ref(),
+        Some(attempt),
+        "the write-ahead record is in the status to persist"
+    );
+    assert_eq!(attempt.id, "a1");
+    assert_eq!(attempt.started_at, T0);
+    assert_eq!(d.status.attempts, 1);
+    assert_eq!(r.cond(READY).0, "False");
+    assert_eq!(r.cond(READY).1, "Paying");
+    assert_eq!(r.cond(RECONCILING).0, "True");
+    assert_eq!(r.cond(STALLED).0, "False");
+    assert_eq!(r.cond(PAID).0, "False");
+    assert_eq!(d.status.observed_generation, Some(1));
+    assert!(d.notes.iter().any(|n| n.reason == "PaymentStarted"));
+}
+
+#[test]
+fn success_settles_ready_with_what_was_paid() {
+    let mut r = Run::new(spec(&["o1", "o2"]));
+    r.step(Event::Observe);
+    r.advance(1);
+    let d = r.step(ok(&["o1", "o2"], "rid-1"));
+    assert_eq!(d.action, Action::Done);
+    let st = r.st();
+    assert!(st.in_flight.is_none());
+    assert_eq!(st.order_ids, ["o1", "o2"]);
+    assert_eq!(st.resource_ids, ["ins-1"]);
+    assert_eq!(st.big_deal_ids, ["b1"]);
+    assert_eq!(st.request_id.as_deref(), Some("rid-1"));
+    assert_eq!(st.paid_at.as_deref(), Some("2026-11-28T10:00:01Z"));
+    assert_eq!(
+        r.cond(READY),
+        (
+            "True".into(),
+            "Paid".into(),
+            "paid o1, o2 (RequestId rid-1)".into()
+        )
+    );
+    assert_eq!(r.cond(RECONCILING).0, "False");
+    assert_eq!(r.cond(STALLED).0, "False");
+    assert_eq!(r.cond(PAID).0, "True");
+    // Settled stays settled, even without credentials.
+    r.creds = CredentialsState::Unavailable {
+        code: "SecretNotFound".into(),
+        message: "gone".into(),
+    };
+    assert_eq!(r.step(Event::Observe).action, Action::Done);
+}
+
+#[test]
+fn partial_success_looks_up_the_rest_and_never_repays_the_paid() {
+    let mut r = Run::new(spec(&["o1", "o2"]));
+    r.step(Event::Observe);
+    let d = r.step(ok(&["o1"], "rid-1"));
+    let Action::LookUp { ids, kind, .. } = &d.action else {
+        panic!("{:?}", d.action)
+    };
+    assert_eq!(ids, &["o2"]);
+    assert_eq!(*kind, IdKind::Order);
+    assert_eq!(r.cond(PAID).1, "PartiallyPaid");
+    // o2 proves unpaid: only o2 is paid again.
+    let d = r.step(looked_up(vec![deal("o2", "b", 1)]));
+    let Action::Pay { request, .. } = &d.action else {
+        panic!("{:?}", d.action)
+    };
+    assert_eq!(request.order_ids, ["o2"]);
+}
+
+#[test]
+fn terminal_error_waits_for_a_spec_change() {
+    let mut r = Run::new(spec(&["o1"]));
+    r.step(Event::Observe);
+    let d = r.step(api_err("FailedOperation.NeedPayTogether"));
+    assert_eq!(d.action, Action::AwaitChange { recheck: None });
+    let (s, reason, msg) = r.cond(STALLED);
+    assert_eq!((s.as_str(), reason.as_str()), ("True", "NeedPayTogether"));
+    assert!(
+        msg.contains("FailedOperation.NeedPayTogether") && msg.contains("rid-9"),
+        "{msg}"
+    );
+    assert_eq!(r.cond(READY).1, "NeedPayTogether");
+    assert_eq!(r.cond(RECONCILING).0, "False");
+    assert_eq!(
+        r.st().last_error.as_ref().unwrap().class,
+        crate::tencent::ErrorClass::Terminal
+    );
+    r.advance(3600);
+    assert_eq!(
+        r.step(Event::Observe).action,
+        Action::AwaitChange { recheck: None }
+    );
+    r.generation = 2;
+    r.spec.order_ids.push("o9".into());
+    let d = r.step(Event::Observe);
+    assert!(
+        is_pay(&d.action),
+        "a new generation re-decides: {:?}",
+        d.action
+    );
+    assert!(r.st().last_error.is_none());
+}
+
+#[test]
+fn invalid_deal_is_looked_up_and_may_mean_already_paid() {
+    let mut r = Run::new(spec(&["o1"]));
+    r.step(Event::Observe);
+    let d = r.step(api_err("FailedOperation.InvalidDeal"));
+    assert!(matches!(d.action, Action::LookUp { .. }), "{:?}", d.action);
+    let d = r.step(looked_up(vec![deal("o1", "b", 4)]));
+    assert_eq!(d.action, Action::Done);
+    assert_eq!(r.st().request_id.as_deref(), Some("lookup-rid"));
+    assert_eq!(r.st().resource_ids, ["ins-o1"]);
+    assert!(r.st().last_error.is_none());
+}
+
+#[test]
+fn invalid_deal_on_an_unpaid_order_stalls_instead_of_looping() {
+    let mut r = Run::new(spec(&["o1"]));
+    r.step(Event::Observe);
+    r.step(api_err("FailedOperation.InvalidDeal"));
+    let d = r.step(looked_up(vec![deal("o1", "b", 1)]));
+    assert_eq!(d.action, Action::AwaitChange { recheck: None });
+    assert_eq!(r.cond(STALLED).0, "True");
+    assert_eq!(r.cond(READY).1, "InvalidDeal");
+}
+
+#[test]
+fn needs_human_backs_off_slowly_and_resets_on_new_credentials() {
+    let mut r = Run::new(spec(&["o1"]));
+    r.step(Event::Observe);
+    let d = r.step(api_err("FailedOperation.BalanceInsufficient"));
+    assert_eq!(
+        d.action,
+        Action::RequeueAfter(Duration::from_millis(29_999)),
+        "30s base, jitter 0.999"
+    );
+    assert_eq!(r.cond(READY).1, "BalanceInsufficient");
+    assert_eq!(r.cond(STALLED).0, "True");
+    assert!(r.cond(READY).2.contains("The") || r.cond(READY).2.contains("happened"));
+    // Before the time: still waiting.
+    r.advance(10);
+    assert!(
+        matches!(r.step(Event::Observe).action, Action::RequeueAfter(d) if d.as_millis() == 19_999)
+    );
+    // After: pays again; fails again; the delay doubles.
+    r.advance(30);
+    assert!(is_pay(&r.step(Event::Observe).action));
+    let d = r.step(api_err("FailedOperation.BalanceInsufficient"));
+    assert_eq!(
+        d.action,
+        Action::RequeueAfter(Duration::from_millis(59_999))
+    );
+    assert_eq!(r.st().consecutive_failures, 2);
+    // The Secret changes: retry now.
+    r.creds = creds("2");
+    let d = r.step(Event::Observe);
+    assert!(is_pay(&d.action), "{:?}", d.action);
+    assert!(d.notes.iter().any(|n| n.reason == "CredentialsChanged"));
+    // Success resets everything.
+    r.step(ok(&["o1"], "r"));
+    assert_eq!(r.st().consecutive_failures, 0);
+    assert!(r.st().next_retry_at.is_none());
+}
+
+#[test]
+fn backoff_is_capped() {
+    let mut r = Run::new(spec(&["o1"]));
+    for _ in 0..12 {
+        r.advance(3600);
+        assert!(is_pay(&r.step(Event::Observe).action));
+        r.step(api_err("UnauthorizedOperation.CamNoAuth"));
+    }
+    assert_eq!(
+        r.step(Event::Observe).action,
+        Action::RequeueAfter(Duration::from_millis(899_999))
+    );
+}
+
+#[test]
+fn transient_errors_retry_fast_without_stalling() {
+    let mut r = Run::new(spec(&["o1"]));
+    r.step(Event::Observe);
+    let d = r.step(api_err("RequestLimitExceeded"));
+    assert_eq!(d.action, Action::RequeueAfter(Duration::from_millis(999)));
+    assert_eq!(r.cond(READY).1, "RateLimited");
+    assert_eq!(r.cond(STALLED).0, "False");
+    assert_eq!(r.cond(RECONCILING).0, "True");
+    r.advance(1);
+    assert!(is_pay(&r.step(Event::Observe).action));
+    let d = r.step(Event::Paid(Err(CallError::NotSent(
+        "connection refused".into(),
+    ))));
+    assert!(matches!(d.action, Action::RequeueAfter(_)));
+    r.advance(5);
+    assert!(is_pay(&r.step(Event::Observe).action));
+    let d = r.step(api_err("AuthFailure.SignatureExpire"));
+    assert!(matches!(d.action, Action::RequeueAfter(_)));
+    assert!(r.cond(READY).2.contains("clock"), "{}", r.cond(READY).2);
+}
+
+#[test]
+fn charged_not_delivered_is_never_paid_again() {
+    let mut r = Run::new(spec(&["o1"]));
+    r.step(Event::Observe);
+    let d = r.step(api_err("FailedOperation.PaySuccDeliverFailed"));
+    assert_eq!(d.action, Action::AwaitChange { recheck: None });
+    assert_eq!(
+        r.cond(STALLED),
+        ("True".into(), "DeliveryFailed".into(), r.cond(STALLED).2)
+    );
+    assert_eq!(r.cond(PAID).0, "True");
+    assert_eq!(r.cond(PAID).1, "DeliveryFailed");
+    assert_eq!(r.cond(READY).0, "False");
+    r.generation = 2;
+    assert!(
+        !is_pay(&r.step(Event::Observe).action),
+        "even a new generation does not pay it again"
+    );
+}
+
+#[test]
+fn outcome_unknown_looks_up_over_a_window_around_the_attempt() {
+    for e in [
+        Event::Paid(Err(CallError::OutcomeUnknown(
+            "timeout after sending".into(),
+        ))),
+        api_err("InternalError"),
+        api_err("FailedOperation"),
+        api_err("Something.New"),
+    ] {
+        let mut r = Run::new(spec(&["o1"]));
+        r.step(Event::Observe);
+        let d = r.step(e);
+        let Action::LookUp {
+            ids,
+            start_time,
+            end_time,
+            ..
+        } = &d.action
+        else {
+            panic!("{:?}", d.action)
+        };
+        assert_eq!(ids, &["o1"]);
+        // T0 is 18:00 in UTC+8; 31 days back, one day ahead.
+        assert_eq!(start_time, "2026-10-28 18:00:00");
+        assert_eq!(end_time, "2026-11-29 18:00:00");
+        assert_eq!(r.cond(READY).1, "OutcomeUnknown");
+        assert!(r.st().pending_lookup.is_some());
+        assert!(d.notes.iter().any(|n| n.reason == "OutcomeUnknown"));
+    }
+}
+
+fn after_unknown(status: Option<i64>) -> (Run, Decision) {
+    let mut r = Run::new(spec(&["o1"]));
+    r.step(Event::Observe);
+    r.step(Event::Paid(Err(CallError::OutcomeUnknown("reset".into()))));
+    let deals = status
+        .map(|s| vec![deal("o1", "b", s), deal("other", "b", 1)])
+        .unwrap_or_default();
+    let d = r.step(looked_up(deals));
+    (r, d)
+}
+
+#[test]
+fn every_lookup_status_has_its_verdict() {
+    for s in [2, 3, 4] {
+        let (r, d) = after_unknown(Some(s));
+        assert_eq!(d.action, Action::Done, "status {s}");
+        assert_eq!(r.st().orders[0].state, OrderState::Paid);
+        assert_eq!(r.st().attempts, 1, "never paid twice");
+    }
+    let (r, d) = after_unknown(Some(5));
+    assert_eq!(d.action, Action::AwaitChange { recheck: None });
+    assert_eq!(r.cond(READY).1, "DeliveryFailed");
+    assert_eq!(r.cond(PAID).0, "True");
+    let (r, d) = after_unknown(Some(1));
+    assert!(is_pay(&d.action), "unpaid proves a new attempt safe");
+    assert_eq!(r.st().attempts, 2);
+    for s in [6, 7, 8, 9, 10, 11, 13] {
+        let (r, d) = after_unknown(Some(s));
+        assert_eq!(
+            d.action,
+            Action::AwaitChange { recheck: None },
+            "status {s}"
+        );
+        assert_eq!(r.cond(READY).1, "OrderUnpayable");
+        assert_eq!(r.cond(STALLED).0, "True");
+    }
+    for s in [Some(12), Some(30), None] {
+        let (r, d) = after_unknown(s);
+        assert_eq!(
+            d.action,
+            Action::RequeueAfter(Duration::from_millis(1999)),
+            "status {s:?}"
+        );
+        assert!(r.st().pending_lookup.is_some());
+        assert_eq!(r.cond(READY).1, "OutcomeUnknown");
+    }
+}
+
+#[test]
+fn unsettled_lookups_repeat_and_finally_stall() {
+    let (mut r, _) = after_unknown(Some(12));
+    for _ in 0..4 {
+        r.advance(600);
+        assert!(matches!(
+            r.step(Event::Observe).action,
+            Action::LookUp { .. }
+        ));
+        r.step(looked_up(vec![]));
+    }
+    assert_eq!(
+        r.cond(STALLED).0,
+        "True",
+        "five inconclusive lookups need a person"
+    );
+    r.advance(600);
+    assert!(
+        matches!(r.step(Event::Observe).action, Action::LookUp { .. }),
+        "but it keeps looking"
+    );
+    let d = r.step(looked_up(vec![deal("o1", "b", 4)]));
+    assert_eq!(d.action, Action::Done);
+}
+
+#[test]
+fn failing_lookups_retry_with_backoff_and_say_so() {
+    let (mut r, _) = after_unknown(None);
+    r.advance(600);
+    assert!(matches!(
+        r.step(Event::Observe).action,
+        Action::LookUp { .. }
+    ));
+    let d = r.step(Event::LookedUp(Err(CallError::NotSent("refused".into()))));
+    assert!(matches!(d.action, Action::RequeueAfter(_)));
+    assert!(d.notes.iter().any(|n| n.reason == "LookupFailed"));
+    assert!(
+        r.cond(READY).2.contains("Transport.NotSent"),
+        "{}",
+        r.cond(READY).2
+    );
+    assert!(r.st().in_flight.is_none());
+    assert_eq!(r.st().attempts, 1);
+}
+
+#[test]
+fn crash_between_intent_and_outcome_looks_up_first() {
+    let mut r = Run::new(spec(&["o1"]));
+    let d = r.step(Event::Observe);
+    assert!(is_pay(&d.action));
+    // The process dies after persisting the intent; a new one observes.
+    r.advance(120);
+    let d = r.step(Event::Observe);
+    assert!(matches!(d.action, Action::LookUp { .. }), "{:?}", d.action);
+    assert!(r.st().in_flight.is_none());
+    assert!(d.notes.iter().any(|n| n.reason == "OutcomeUnknown"));
+    // Even suspended or with a changed spec, the lookup comes first.
+    r.spec.suspend = true;
+    r.generation = 2;
+    assert!(matches!(
+        r.step(Event::Observe).action,
+        Action::LookUp { .. }
+    ));
+}
+
+#[test]
+fn suspend_pays_nothing_until_flipped() {
+    let mut s = spec(&["o1"]);
+    s.suspend = true;
+    let mut r = Run::new(s);
+    let d = r.step(Event::Observe);
+    assert_eq!(d.action, Action::AwaitChange { recheck: None });
+    assert_eq!(r.cond(READY).1, "Suspended");
+    assert_eq!(r.cond(STALLED).0, "False");
+    assert_eq!(r.cond(RECONCILING).0, "False");
+    assert_eq!(r.st().attempts, 0);
+    r.spec.suspend = false;
+    r.generation = 2;
+    assert!(is_pay(&r.step(Event::Observe).action));
+}
+
+#[test]
+fn missing_credentials_stall_with_the_reason() {
+    let mut r = Run::new(spec(&["o1"]));
+    r.creds = CredentialsState::Unavailable {
+        code: "SecretNotFound".into(),
+        message: "Secret ns/x not found".into(),
+    };
+    let d = r.step(Event::Observe);
+    assert!(matches!(d.action, Action::AwaitChange { recheck: Some(_) }));
+    assert_eq!(r.cond(READY).1, "SecretNotFound");
+    assert_eq!(r.cond(STALLED).0, "True");
+    r.creds = creds("7");
+    assert!(is_pay(&r.step(Event::Observe).action));
+}
+
+#[test]
+fn invalid_spec_stalls_naming_the_field() {
+    let mut r = Run::new(DealPaymentSpec {
+        order_ids: vec!["o1".into()],
+        big_deal_ids: vec!["b1".into()],
+        ..Default::default()
+    });
+    assert_eq!(
+        r.step(Event::Observe).action,
+        Action::AwaitChange { recheck: None }
+    );
+    assert_eq!(r.cond(READY).1, "InvalidSpec");
+    assert!(r.cond(READY).2.contains("spec.orderIds"));
+}
+
+#[test]
+fn added_orders_pay_only_the_new_ones() {
+    let mut r = Run::new(spec(&["o1"]));
+    r.step(Event::Observe);
+    r.step(ok(&["o1"], "r1"));
+    r.spec.order_ids.push("o2".into());
+    r.generation = 2;
+    let d = r.step(Event::Observe);
+    let Action::Pay { request, .. } = &d.action else {
+        panic!()
+    };
+    assert_eq!(request.order_ids, ["o2"]);
+}
+
+#[test]
+fn big_deals_pay_and_look_up_by_big_deal_id() {
+    let mut r = Run::new(DealPaymentSpec {
+        big_deal_ids: vec!["b1".into()],
+        auto_voucher: true,
+        voucher_ids: vec!["v1".into()],
+        agent_pay: 3,
+        cps_uin: Some("42".into()),
+        ..Default::default()
+    });
+    let d = r.step(Event::Observe);
+    let Action::Pay { request, .. } = &d.action else {
+        panic!()
+    };
+    assert_eq!(request.big_deal_ids, ["b1"]);
+    assert!(request.order_ids.is_empty());
+    assert_eq!((request.auto_voucher, request.agent_pay), (1, 3));
+    assert_eq!(request.voucher_ids, ["v1"]);
+    assert_eq!(request.cps_uin.as_deref(), Some("42"));
+    let d = r.step(Event::Paid(Err(CallError::OutcomeUnknown("cut".into()))));
+    assert!(matches!(
+        &d.action,
+        Action::LookUp {
+            kind: IdKind::BigDeal,
+            ..
+        }
+    ));
+    // Mixed sub-order states are not settled.
+    let d = r.step(looked_up(vec![deal("s1", "b1", 4), deal("s2", "b1", 1)]));
+    assert!(matches!(d.action, Action::RequeueAfter(_)));
+    r.advance(60);
+    r.step(Event::Observe);
+    let d = r.step(looked_up(vec![deal("s1", "b1", 4), deal("s2", "b1", 3)]));
+    assert_eq!(d.action, Action::Done);
+    assert_eq!(r.st().order_ids, ["s1", "s2"]);
+    assert_eq!(r.st().big_deal_ids, ["b1"]);
+}
+
+#[test]
+fn result_without_attempt_is_ignored() {
+    let mut r = Run::new(spec(&["o1"]));
+    r.status = Some(DealPaymentStatus::default());
+    let d = r.step(ok(&["o1"], "x"));
+    assert!(d.notes.iter().any(|n| n.reason == "UnexpectedResult"));
+    assert!(is_pay(&d.action), "nothing was recorded as paid");
+}
+
+#[test]
+fn transition_times_are_stable_across_decisions() {
+    let mut r = Run::new(spec(&["o1"]));
+    r.step(Event::Observe);
+    let t = find(&r.st().conditions, READY)
+        .unwrap()
+        .last_transition_time
+        .clone();
+    r.advance(5);
+    r.step(api_err("RequestLimitExceeded"));
+    assert_eq!(
+        find(&r.st().conditions, READY)
+            .unwrap()
+            .last_transition_time,
+        t
+    );
+    r.advance(5);
+    r.step(Event::Observe);
+    r.step(ok(&["o1"], "r"));
+    assert_ne!(
+        find(&r.st().conditions, READY)
+            .unwrap()
+            .last_transition_time,
+        t
+    );
+    assert!(is_true(&r.st().conditions, READY));
+}
