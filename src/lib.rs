@@ -3,6 +3,7 @@
 pub mod api;
 pub mod cli;
 pub mod controller;
+pub mod driver;
 pub mod engine;
 pub mod pay;
 pub mod sandbox;

@@ -1,10 +1,407 @@
-//! `dealpay pay` (placeholder).
+//! `dealpay pay`: drive the engine once for each manifest in a file, without a cluster.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use crate::api::{DealPayment, validate_spec};
+use crate::cli::ApiArgs;
+use crate::engine::conditions::{STALLED, is_true};
+use crate::engine::{Action, CredentialsState, Event, Input, Policy, decide};
+use crate::tencent::{Client, Credentials};
+
+/// Exit code: every manifest is Ready.
+pub const EXIT_READY: i32 = 0;
+/// Exit code: a manifest, flag or credential file is invalid.
+pub const EXIT_INVALID: i32 = 2;
+/// Exit code: a payment stalled (needs a person or a spec change) or is suspended.
+pub const EXIT_STALLED: i32 = 3;
+/// Exit code: `--timeout` ran out first.
+pub const EXIT_TIMEOUT: i32 = 4;
 
 /// Flags of `dealpay pay`.
 #[derive(Debug, clap::Args)]
-pub struct PayArgs {}
+pub struct PayArgs {
+    /// File with one or more DealPayment manifests (YAML, `---` separated); `-` reads standard input.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Pay against an in-process sandbox with its demo world and demo credentials.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Secrets for `spec.credentials.secretRef`: Kubernetes Secret manifests (data or stringData with
+    /// secretId, secretKey, token), or one plain map with those keys used as the default credentials.
+    #[arg(long, env = "DEALPAY_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
+    /// Bound on the whole run, in seconds.
+    #[arg(long, default_value_t = 300.0)]
+    pub timeout: f64,
+    /// API flags.
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
 
-/// Pays manifests once.
-pub async fn run(_args: PayArgs) -> i32 {
-    2
+/// Reads every DealPayment in a YAML stream; errors name the document.
+pub fn parse_manifests(text: &str) -> Result<Vec<DealPayment>, String> {
+    let mut out = Vec::new();
+    for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
+        let value =
+            serde_json::Value::deserialize(doc).map_err(|e| format!("document {}: {e}", i + 1))?;
+        if value.is_null() {
+            continue;
+        }
+        let kind = value
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or_default();
+        let api_version = value
+            .get("apiVersion")
+            .and_then(|k| k.as_str())
+            .unwrap_or_default();
+        if kind != "DealPayment" || api_version != "billing.dealpay.dev/v1alpha1" {
+            return Err(format!(
+                "document {}: expected apiVersion billing.dealpay.dev/v1alpha1, kind DealPayment; got {api_version:?}, {kind:?}",
+                i + 1
+            ));
+        }
+        let dp: DealPayment =
+            serde_json::from_value(value).map_err(|e| format!("document {}: {e}", i + 1))?;
+        out.push(dp);
+    }
+    Ok(out)
+}
+
+/// Every validation error of every manifest, each prefixed with the manifest's name.
+pub fn validate_manifests(manifests: &[DealPayment]) -> Vec<String> {
+    let mut errors = Vec::new();
+    for (i, dp) in manifests.iter().enumerate() {
+        let name = dp
+            .metadata
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("document {}", i + 1));
+        if dp.metadata.name.as_deref().unwrap_or_default().is_empty() {
+            errors.push(format!("{name}: metadata.name: required"));
+        }
+        errors.extend(
+            validate_spec(&dp.spec)
+                .into_iter()
+                .map(|e| format!("{name}: {e}")),
+        );
+    }
+    errors
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PlainCredentials {
+    secret_id: String,
+    secret_key: String,
+    #[serde(default)]
+    token: Option<String>,
+}
+
+/// Credentials from a Secret's data/stringData keys `secretId`, `secretKey`, `token`.
+pub fn credentials_from_secret(secret: &Secret) -> Result<Credentials, String> {
+    let mut values: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in secret.data.iter().flatten() {
+        let s = String::from_utf8(v.0.clone()).map_err(|_| format!("key {k} is not UTF-8"))?;
+        values.insert(k.clone(), s);
+    }
+    for (k, v) in secret.string_data.iter().flatten() {
+        values.insert(k.clone(), v.clone());
+    }
+    let get = |k: &str| {
+        values
+            .get(k)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let id = get("secretId").ok_or("key secretId is missing or empty")?;
+    let key = get("secretKey").ok_or("key secretKey is missing or empty")?;
+    Ok(Credentials::new(id, key, get("token")))
+}
+
+struct Keyring {
+    default: Option<Credentials>,
+    named: BTreeMap<String, Credentials>,
+    /// Only the sandbox's demo account may stand in for a named Secret: elsewhere that could pay from the wrong account.
+    default_for_named: bool,
+}
+
+impl Keyring {
+    fn load(
+        path: Option<&PathBuf>,
+        default: Option<Credentials>,
+        default_for_named: bool,
+    ) -> Result<Self, String> {
+        let mut ring = Keyring {
+            default,
+            named: BTreeMap::new(),
+            default_for_named,
+        };
+        let Some(path) = path else { return Ok(ring) };
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        for (i, doc) in serde_norway::Deserializer::from_str(&text).enumerate() {
+            let where_ = format!("{} document {}", path.display(), i + 1);
+            let value =
+                serde_json::Value::deserialize(doc).map_err(|e| format!("{where_}: {e}"))?;
+            if value.is_null() {
+                continue;
+            }
+            if value.get("kind").and_then(|k| k.as_str()) == Some("Secret") {
+                let secret: Secret =
+                    serde_json::from_value(value).map_err(|e| format!("{where_}: {e}"))?;
+                let creds = credentials_from_secret(&secret)
+                    .map_err(|e| format!("{where_}: Secret {}: {e}", secret.name_any()))?;
+                ring.named.insert(secret.name_any(), creds);
+            } else {
+                let plain: PlainCredentials = serde_json::from_value(value).map_err(|_| {
+                    format!("{where_}: expected a Secret or a map with secretId and secretKey")
+                })?;
+                ring.default = Some(Credentials::new(
+                    plain.secret_id,
+                    plain.secret_key,
+                    plain.token,
+                ));
+            }
+        }
+        Ok(ring)
+    }
+
+    fn for_payment(&self, dp: &DealPayment) -> Result<&Credentials, (String, String)> {
+        match &dp.spec.credentials {
+            Some(c) => self
+                .named
+                .get(&c.secret_ref.name)
+                .or(self.default.as_ref().filter(|_| self.default_for_named))
+                .ok_or_else(|| ("SecretNotFound".into(), format!("Secret {} is not in --secret-file", c.secret_ref.name))),
+            None => self.default.as_ref().ok_or_else(|| {
+                ("NoCredentials".into(), "no credentials: set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY or pass --secret-file".into())
+            }),
+        }
+    }
+}
+
+/// How one payment ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Ready.
+    Ready,
+    /// Stalled, suspended or otherwise waiting for a change.
+    Stalled,
+    /// The deadline came first.
+    TimedOut,
+}
+
+/// Drives one DealPayment to a final state; the status lives in memory only.
+pub async fn drive(
+    client: &Client,
+    creds: Result<&Credentials, (String, String)>,
+    dp: &mut DealPayment,
+    deadline: Instant,
+    policy: &Policy,
+) -> Outcome {
+    let generation = dp.metadata.generation.unwrap_or(1);
+    let credentials = match &creds {
+        Ok(_) => CredentialsState::Available {
+            version: "static".into(),
+        },
+        Err((code, message)) => CredentialsState::Unavailable {
+            code: code.clone(),
+            message: message.clone(),
+        },
+    };
+    let region = dp.spec.region.clone();
+    let mut event = Event::Observe;
+    loop {
+        let d = decide(
+            Input {
+                spec: &dp.spec,
+                status: dp.status.as_ref(),
+                generation,
+                now: Timestamp::now(),
+                jitter: fastrand::f64(),
+                attempt_id: uuid::Uuid::new_v4().to_string(),
+                credentials: credentials.clone(),
+                event,
+            },
+            policy,
+        );
+        for n in &d.notes {
+            tracing::info!(payment = %dp.name_any(), reason = %n.reason, "{}", n.message);
+        }
+        dp.status = Some(d.status);
+        let stalled = dp
+            .status
+            .as_ref()
+            .is_some_and(|s| is_true(&s.conditions, STALLED));
+        let Ok(creds) = creds else {
+            return Outcome::Stalled;
+        };
+        event = match d.action {
+            Action::Done => return Outcome::Ready,
+            Action::AwaitChange { .. } => return Outcome::Stalled,
+            Action::RequeueAfter(_) if stalled => return Outcome::Stalled,
+            Action::RequeueAfter(wait) => {
+                if Instant::now() + wait > deadline {
+                    return Outcome::TimedOut;
+                }
+                tokio::time::sleep(wait).await;
+                Event::Observe
+            }
+            // In memory, the status is "persisted" as soon as it is assigned above.
+            Action::Pay { request, .. } => {
+                crate::driver::pay(client, creds, region.as_deref(), &request).await
+            }
+            Action::LookUp {
+                kind,
+                ids,
+                start_time,
+                end_time,
+            } => {
+                crate::driver::look_up(
+                    client,
+                    creds,
+                    region.as_deref(),
+                    kind,
+                    &ids,
+                    &start_time,
+                    &end_time,
+                )
+                .await
+            }
+        };
+        if Instant::now() > deadline {
+            // Fold the last answer in so the printed status is true, then stop.
+            let d = decide(
+                Input {
+                    spec: &dp.spec,
+                    status: dp.status.as_ref(),
+                    generation,
+                    now: Timestamp::now(),
+                    jitter: 0.0,
+                    attempt_id: String::new(),
+                    credentials: credentials.clone(),
+                    event,
+                },
+                policy,
+            );
+            let done = d.action == Action::Done;
+            dp.status = Some(d.status);
+            if let Some(s) = dp.status.as_mut().filter(|_| !done) {
+                // The would-be next attempt was not made.
+                s.in_flight = None;
+            }
+            return if done {
+                Outcome::Ready
+            } else {
+                Outcome::TimedOut
+            };
+        }
+    }
+}
+
+// Wired to the sandbox once it lands.
+async fn start_sandbox() -> Result<((), String, Credentials), String> {
+    Err("the sandbox is not built yet".into())
+}
+
+async fn stop_sandbox(_sb: ()) {}
+
+fn read_input(path: &PathBuf) -> Result<String, String> {
+    if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| format!("stdin: {e}"))
+    } else {
+        std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+/// Runs `dealpay pay` and returns the exit code.
+pub async fn run(args: PayArgs) -> i32 {
+    let mut manifests = Vec::new();
+    for f in &args.files {
+        match read_input(f)
+            .and_then(|t| parse_manifests(&t).map_err(|e| format!("{}: {e}", f.display())))
+        {
+            Ok(m) => manifests.extend(m),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_INVALID;
+            }
+        }
+    }
+    let errors = validate_manifests(&manifests);
+    if !errors.is_empty() {
+        for e in errors {
+            eprintln!("invalid: {e}");
+        }
+        return EXIT_INVALID;
+    }
+    let mut api = args.api.clone();
+    let mut sandbox = None;
+    let mut default_creds = Credentials::from_env();
+    if args.sandbox {
+        match start_sandbox().await {
+            Ok((sb, url, creds)) => {
+                api.endpoint = url;
+                default_creds = Some(creds);
+                sandbox = Some(sb);
+            }
+            Err(e) => {
+                eprintln!("error: cannot start the sandbox: {e}");
+                return EXIT_INVALID;
+            }
+        }
+    }
+    let keyring = match Keyring::load(args.secret_file.as_ref(), default_creds, args.sandbox) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let client = match Client::new(&api.client_config()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs_f64(args.timeout.max(0.0));
+    let policy = Policy::default();
+    let outcomes = futures::future::join_all(manifests.iter_mut().map(|dp| {
+        let creds = keyring.for_payment(dp);
+        let client = &client;
+        let policy = &policy;
+        async move { drive(client, creds, dp, deadline, policy).await }
+    }))
+    .await;
+    for dp in &manifests {
+        print!("---\n{}", serde_norway::to_string(dp).unwrap_or_default());
+    }
+    if let Some(sb) = sandbox {
+        stop_sandbox(sb).await;
+    }
+    for (dp, o) in manifests.iter().zip(&outcomes) {
+        let reason = dp
+            .status
+            .as_ref()
+            .and_then(|s| crate::engine::conditions::find(&s.conditions, "Ready"))
+            .map(|c| format!("{}: {}", c.reason, c.message))
+            .unwrap_or_default();
+        eprintln!("{}: {:?} {reason}", dp.name_any(), o);
+    }
+    if outcomes.contains(&Outcome::TimedOut) {
+        EXIT_TIMEOUT
+    } else if outcomes.contains(&Outcome::Stalled) {
+        EXIT_STALLED
+    } else {
+        EXIT_READY
+    }
 }
