@@ -1,11 +1,266 @@
-//! The Kubernetes shell (placeholder).
+//! The Kubernetes shell: watch DealPayments and their Secrets, elect a leader, reconcile through the engine,
+//! write status with server-side apply, publish events and metrics.
 
-/// Flags of `dealpay run`.
-#[derive(Debug, clap::Args)]
-pub struct RunArgs {}
+mod args;
+pub mod credentials;
+pub mod error;
+pub mod leader;
+pub mod metrics;
+pub mod reconcile;
+pub mod server;
+pub mod status;
 
-/// Runs the controller.
-pub async fn run(_args: RunArgs) -> i32 {
-    eprintln!("run: not implemented yet");
-    2
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, ResourceExt};
+use tokio::sync::watch;
+
+pub use args::RunArgs;
+use credentials::DefaultCredentials;
+use metrics::{Metrics, ReasonLabels};
+use reconcile::{Context, error_policy, reconcile};
+
+use crate::api::DealPayment;
+use crate::engine::Policy;
+use crate::engine::conditions::{READY, find};
+use crate::tencent::{Client as TencentClient, Credentials};
+
+/// Runs the controller until SIGTERM/SIGINT; returns the exit code.
+pub async fn run(args: RunArgs) -> i32 {
+    match run_inner(args).await {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!("{e}");
+            1
+        }
+    }
+}
+
+fn shutdown_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("shutting down: finishing reconciles in progress");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+async fn wait_true(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
+}
+
+fn parse_secret_ref(s: &str) -> Result<(String, String), String> {
+    match s.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() => Ok((ns.into(), name.into())),
+        _ => Err(format!(
+            "--default-credentials-secret {s:?}: expected namespace/name"
+        )),
+    }
+}
+
+fn refresh_gauges(metrics: &Metrics, stores: &Mutex<Vec<Store<DealPayment>>>) {
+    metrics.by_reason.clear();
+    for store in stores.lock().expect("stores lock").iter() {
+        for dp in store.state() {
+            let ready = dp.status.as_ref().and_then(|s| find(&s.conditions, READY));
+            let labels = ReasonLabels {
+                ready: ready.map_or("Unknown", |c| c.status.as_str()).to_string(),
+                reason: ready.map_or("Pending", |c| c.reason.as_str()).to_string(),
+            };
+            metrics.by_reason.get_or_create(&labels).inc();
+        }
+    }
+}
+
+async fn run_inner(args: RunArgs) -> Result<(), String> {
+    let kube = kube::Client::try_default()
+        .await
+        .map_err(|e| format!("Kubernetes client: {e}"))?;
+    let metrics = Arc::new(Metrics::default());
+    let tencent = TencentClient::new(&args.api.client_config())
+        .map_err(|e| e.to_string())?
+        .with_observer(metrics.clone());
+    let defaults = DefaultCredentials {
+        env: Credentials::from_env(),
+        secret: args
+            .default_credentials_secret
+            .as_deref()
+            .map(parse_secret_ref)
+            .transpose()?,
+        namespaces: args
+            .default_credentials_namespaces
+            .iter()
+            .filter(|n| !n.is_empty())
+            .cloned()
+            .collect(),
+    };
+    if defaults.configured() && defaults.namespaces.is_empty() {
+        tracing::warn!(
+            "default credentials are configured but no namespace may use them (--default-credentials-namespaces)"
+        );
+    }
+    let namespaces: Vec<String> = args
+        .namespaces
+        .iter()
+        .filter(|n| !n.is_empty())
+        .cloned()
+        .collect();
+    let identity = leader::identity(args.identity.as_deref());
+    let mut shutdown = shutdown_signal();
+
+    let stores: Arc<Mutex<Vec<Store<DealPayment>>>> = Arc::default();
+    let health = Arc::new(server::Health {
+        metrics: metrics.clone(),
+        ready: Default::default(),
+        refresh: {
+            let (m, s) = (metrics.clone(), stores.clone());
+            Box::new(move || refresh_gauges(&m, &s))
+        },
+    });
+    let server_shutdown = {
+        let mut s = shutdown.clone();
+        async move { wait_true(&mut s).await }
+    };
+    let server = tokio::spawn(server::serve(
+        args.metrics_addr,
+        health.clone(),
+        server_shutdown,
+    ));
+
+    let (_always_leader, mut leader_rx) = watch::channel(true);
+    let mut _election = None;
+    if args.leader_election {
+        let cfg = leader::LeaseConfig {
+            name: args.lease_name.clone(),
+            namespace: args
+                .lease_namespace
+                .clone()
+                .or_else(leader::pod_namespace)
+                .unwrap_or_else(|| "default".into()),
+            identity: identity.clone(),
+            duration: args.lease_duration.max(5),
+        };
+        tracing::info!(lease = %cfg.name, namespace = %cfg.namespace, %identity, "joining leader election");
+        let (rx, task) = leader::elect(kube.clone(), &cfg)
+            .await
+            .map_err(|e| format!("leader election: {e}"))?;
+        leader_rx = rx;
+        _election = Some(task);
+    }
+    health.ready.store(true, Ordering::Relaxed);
+
+    let ctx = Arc::new(Context {
+        kube: kube.clone(),
+        tencent,
+        defaults: defaults.clone(),
+        policy: Policy::default(),
+        metrics: metrics.clone(),
+        recorder: Recorder::new(
+            kube.clone(),
+            Reporter {
+                controller: "dealpay-operator".into(),
+                instance: Some(identity.clone()),
+            },
+        ),
+        leader: leader_rx.clone(),
+    });
+
+    loop {
+        tokio::select! {
+            _ = wait_true(&mut leader_rx) => {}
+            _ = wait_true(&mut shutdown) => break,
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+        tracing::info!("leading: starting controllers");
+        metrics.leader.set(1);
+        let scopes: Vec<Option<String>> = if namespaces.is_empty() {
+            vec![None]
+        } else {
+            namespaces.iter().cloned().map(Some).collect()
+        };
+        let mut runs = Vec::new();
+        stores.lock().expect("stores lock").clear();
+        for ns in scopes {
+            let (api, secrets): (Api<DealPayment>, Api<PartialObjectMeta<Secret>>) = match &ns {
+                Some(ns) => (
+                    Api::namespaced(kube.clone(), ns),
+                    Api::namespaced(kube.clone(), ns),
+                ),
+                None => (Api::all(kube.clone()), Api::all(kube.clone())),
+            };
+            let mut wc = watcher::Config::default();
+            if let Some(sel) = &args.selector {
+                wc = wc.labels(sel);
+            }
+            let controller = Controller::new(api, wc)
+                .with_config(ControllerConfig::default().concurrency(args.concurrency.max(1)));
+            let store = controller.store();
+            stores.lock().expect("stores lock").push(store.clone());
+            let defaults = defaults.clone();
+            let secret_events = watcher(secrets, watcher::Config::default()).touched_objects();
+            let mapper = move |s: PartialObjectMeta<Secret>| {
+                let (sns, sname) = (s.namespace().unwrap_or_default(), s.name_any());
+                let is_default = defaults.secret.as_ref() == Some(&(sns.clone(), sname.clone()));
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|dp| match &dp.spec.credentials {
+                        Some(c) => {
+                            dp.namespace().as_deref() == Some(sns.as_str())
+                                && c.secret_ref.name == sname
+                        }
+                        None => is_default,
+                    })
+                    .map(|dp| ObjectRef::from_obj(&*dp))
+                    .collect::<Vec<_>>()
+            };
+            let stop = {
+                let mut s = shutdown.clone();
+                async move { wait_true(&mut s).await }
+            };
+            let run = controller
+                .watches_stream(secret_events, mapper)
+                .graceful_shutdown_on(stop)
+                .run(reconcile, error_policy, ctx.clone())
+                .for_each(|r| async move {
+                    if let Err(e) = r {
+                        tracing::debug!("controller: {e}");
+                    }
+                });
+            runs.push(run);
+        }
+        let all = futures::future::join_all(runs);
+        let lost = async {
+            let mut rx = leader_rx.clone();
+            let _ = rx.wait_for(|v| !*v).await;
+        };
+        tokio::select! {
+            _ = all => {}
+            // Dropping the controllers cancels their work at once; an attempt already recorded is
+            // resolved by the next leader's lookup.
+            _ = lost => tracing::warn!("lost the Lease: stopped reconciling"),
+        }
+        metrics.leader.set(0);
+        if *shutdown.borrow() {
+            break;
+        }
+    }
+    let _ = server.await;
+    Ok(())
 }

@@ -1,0 +1,51 @@
+//! Flags of `dealpay run`, each with its environment variable.
+
+use std::net::SocketAddr;
+
+use crate::cli::ApiArgs;
+
+/// Flags of `dealpay run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// API flags.
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Namespaces to watch, comma-separated; empty watches all namespaces.
+    #[arg(long, env = "DEALPAY_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// Only DealPayments matching this label selector (e.g. `team=payments`).
+    #[arg(long, env = "DEALPAY_SELECTOR")]
+    pub selector: Option<String>,
+    /// DealPayments reconciled at once.
+    #[arg(long, env = "DEALPAY_CONCURRENCY", default_value_t = 16)]
+    pub concurrency: u16,
+    /// Address of the metrics, /healthz and /readyz server.
+    #[arg(long, env = "DEALPAY_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Elect a leader with a Lease so that only one replica pays.
+    #[arg(long, env = "DEALPAY_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// Name of the Lease.
+    #[arg(long, env = "DEALPAY_LEASE_NAME", default_value = "dealpay-operator")]
+    pub lease_name: String,
+    /// Namespace of the Lease (default: the pod's namespace, else `default`).
+    #[arg(long, env = "DEALPAY_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// Lease duration in seconds; a new leader takes over at most this long after the old one vanished.
+    #[arg(long, env = "DEALPAY_LEASE_DURATION", default_value_t = 15)]
+    pub lease_duration: u64,
+    /// This replica's identity in the Lease (default: the pod name or host name plus a random suffix).
+    #[arg(long, env = "DEALPAY_IDENTITY")]
+    pub identity: Option<String>,
+    /// Default credentials: a Secret `namespace/name` with keys secretId, secretKey, token. Off unless set
+    /// (TENCENTCLOUD_SECRET_ID/KEY/TOKEN in the operator's environment are the other way to set them).
+    #[arg(long, env = "DEALPAY_DEFAULT_CREDENTIALS_SECRET")]
+    pub default_credentials_secret: Option<String>,
+    /// Namespaces whose DealPayments may pay with the default credentials, comma-separated; none by default.
+    #[arg(
+        long,
+        env = "DEALPAY_DEFAULT_CREDENTIALS_NAMESPACES",
+        value_delimiter = ','
+    )]
+    pub default_credentials_namespaces: Vec<String>,
+}

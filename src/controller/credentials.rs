@@ -1,0 +1,111 @@
+//! Finding the API key of a DealPayment: its own-namespace Secret, or the operator's default where allowed.
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::{Api, Client, ResourceExt};
+
+use crate::api::DealPayment;
+use crate::engine::CredentialsState;
+use crate::pay::credentials_from_secret;
+use crate::tencent::Credentials;
+
+/// The operator's default credentials and who may use them.
+#[derive(Debug, Clone, Default)]
+pub struct DefaultCredentials {
+    /// From the operator's environment (TENCENTCLOUD_SECRET_ID/KEY/TOKEN).
+    pub env: Option<Credentials>,
+    /// A Secret `(namespace, name)` holding them.
+    pub secret: Option<(String, String)>,
+    /// Namespaces whose DealPayments may use them.
+    pub namespaces: Vec<String>,
+}
+
+impl DefaultCredentials {
+    /// Whether any default credentials are configured.
+    pub fn configured(&self) -> bool {
+        self.env.is_some() || self.secret.is_some()
+    }
+}
+
+fn unavailable(code: &str, message: String) -> (CredentialsState, Option<Credentials>) {
+    (
+        CredentialsState::Unavailable {
+            code: code.into(),
+            message,
+        },
+        None,
+    )
+}
+
+async fn from_secret(
+    client: &Client,
+    ns: &str,
+    name: &str,
+) -> (CredentialsState, Option<Credentials>) {
+    match Api::<Secret>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await
+    {
+        Ok(Some(secret)) => match credentials_from_secret(&secret) {
+            Ok(c) => {
+                let version = secret.resource_version().unwrap_or_default();
+                (
+                    CredentialsState::Available {
+                        version: format!("{ns}/{name}@{version}"),
+                    },
+                    Some(c),
+                )
+            }
+            Err(e) => unavailable("SecretInvalid", format!("Secret {ns}/{name}: {e}")),
+        },
+        Ok(None) => unavailable("SecretNotFound", format!("Secret {ns}/{name} not found")),
+        Err(kube::Error::Api(s)) if s.code == 403 => unavailable(
+            "SecretForbidden",
+            format!(
+                "the operator may not read Secret {ns}/{name}: {}",
+                s.message
+            ),
+        ),
+        Err(e) => unavailable(
+            "SecretUnreadable",
+            format!("cannot read Secret {ns}/{name}: {e}"),
+        ),
+    }
+}
+
+/// Resolves the credentials of one DealPayment; the state never carries a secret value.
+pub async fn resolve(
+    client: &Client,
+    defaults: &DefaultCredentials,
+    dp: &DealPayment,
+) -> (CredentialsState, Option<Credentials>) {
+    let ns = dp.namespace().unwrap_or_default();
+    if let Some(c) = &dp.spec.credentials {
+        // Only the DealPayment's own namespace: a reference can never reach another tenant's Secret.
+        return from_secret(client, &ns, &c.secret_ref.name).await;
+    }
+    if !defaults.configured() {
+        return unavailable(
+            "NoCredentials",
+            "spec.credentials.secretRef is not set and the operator has no default credentials"
+                .into(),
+        );
+    }
+    if !defaults.namespaces.iter().any(|n| n == &ns) {
+        return unavailable(
+            "CredentialsNotAllowed",
+            format!(
+                "namespace {ns} may not use the operator's default credentials: set spec.credentials.secretRef"
+            ),
+        );
+    }
+    if let Some((sns, sname)) = &defaults.secret {
+        return from_secret(client, sns, sname).await;
+    }
+    let creds = defaults.env.clone();
+    (
+        CredentialsState::Available {
+            version: "env".into(),
+        },
+        creds,
+    )
+}

@@ -1,0 +1,31 @@
+//! The controller's one error type, with a low-cardinality category for metrics and events.
+
+/// Failures of the Kubernetes shell (Tencent API errors are outcomes the engine folds, not errors here).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A Kubernetes API call failed.
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// Another writer changed the DealPayment first; the write-ahead record was not stored, so nothing was paid.
+    #[error("status changed concurrently; PayDeals was not called")]
+    Conflict,
+    /// The object has no namespace or name.
+    #[error("object without namespace or name")]
+    MissingMetadata,
+    /// Serialising the status failed.
+    #[error("serialise status: {0}")]
+    Serialize(#[from] serde_json::Error),
+}
+
+impl Error {
+    /// Label for metrics and events.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Self::Kube(kube::Error::Api(_)) => "kube_api",
+            Self::Kube(_) => "kube_transport",
+            Self::Conflict => "conflict",
+            Self::MissingMetadata => "metadata",
+            Self::Serialize(_) => "serialize",
+        }
+    }
+}

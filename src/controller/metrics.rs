@@ -1,0 +1,153 @@
+//! Prometheus metrics, labelled with low-cardinality values only.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::tencent::client::CallObserver;
+
+/// Result label of a reconcile.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    /// `ok` or the error category.
+    pub result: String,
+}
+
+/// Labels of a payment outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PaymentLabels {
+    /// `paid` or the error class.
+    pub outcome: String,
+    /// Tencent error code, empty on success.
+    pub code: String,
+}
+
+/// Labels of an API call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    /// PayDeals or DescribeDealsByCond.
+    pub action: String,
+    /// `success` or the error code.
+    pub outcome: String,
+}
+
+/// Labels of the rate-limiter wait.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    /// PayDeals or DescribeDealsByCond.
+    pub action: String,
+}
+
+/// Labels of the per-reason gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// Ready status.
+    pub ready: String,
+    /// Ready reason.
+    pub reason: String,
+}
+
+/// Every metric of the operator.
+pub struct Metrics {
+    /// The registry that `/metrics` encodes.
+    pub registry: Registry,
+    /// Reconciles by result.
+    pub reconciles: Family<ResultLabels, Counter>,
+    /// PayDeals outcomes.
+    pub payments: Family<PaymentLabels, Counter>,
+    /// Tencent API call latency.
+    pub api_calls: Family<CallLabels, Histogram>,
+    /// Time spent waiting for the global rate limiter.
+    pub limiter_wait: Family<ActionLabels, Histogram>,
+    /// DealPayments by Ready status and reason.
+    pub by_reason: Family<ReasonLabels, Gauge>,
+    /// 1 while this replica holds the Lease.
+    pub leader: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("dealpay");
+        let reconciles = Family::<ResultLabels, Counter>::default();
+        let payments = Family::<PaymentLabels, Counter>::default();
+        let api_calls = Family::<CallLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.005, 2.0, 14))
+        });
+        let limiter_wait = Family::<ActionLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 16))
+        });
+        let by_reason = Family::<ReasonLabels, Gauge>::default();
+        let leader = Gauge::default();
+        registry.register("reconciles", "Reconciles by result", reconciles.clone());
+        registry.register(
+            "payments",
+            "PayDeals outcomes by class and Tencent code",
+            payments.clone(),
+        );
+        registry.register(
+            "api_call_duration_seconds",
+            "Tencent API call latency",
+            api_calls.clone(),
+        );
+        registry.register(
+            "ratelimiter_wait_seconds",
+            "Time waiting for the global Tencent API rate limiter",
+            limiter_wait.clone(),
+        );
+        registry.register(
+            "dealpayments",
+            "DealPayments by Ready status and reason",
+            by_reason.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader Lease",
+            leader.clone(),
+        );
+        Self {
+            registry,
+            reconciles,
+            payments,
+            api_calls,
+            limiter_wait,
+            by_reason,
+            leader,
+        }
+    }
+}
+
+impl CallObserver for Metrics {
+    fn observe(
+        &self,
+        action: &'static str,
+        outcome: &str,
+        latency: Duration,
+        limiter_wait: Duration,
+    ) {
+        self.api_calls
+            .get_or_create(&CallLabels {
+                action: action.into(),
+                outcome: outcome.into(),
+            })
+            .observe(latency.as_secs_f64());
+        self.limiter_wait
+            .get_or_create(&ActionLabels {
+                action: action.into(),
+            })
+            .observe(limiter_wait.as_secs_f64());
+    }
+}
+
+impl Metrics {
+    /// Encodes every metric in the OpenMetrics text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
