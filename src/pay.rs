@@ -14,6 +14,7 @@ use crate::api::{DealPayment, validate_spec};
 use crate::cli::ApiArgs;
 use crate::engine::conditions::{STALLED, is_true};
 use crate::engine::{Action, CredentialsState, Event, Input, Policy, decide};
+use crate::sandbox::{DEMO_SECRET_ID, DEMO_SECRET_KEY, Sandbox, SandboxConfig};
 use crate::tencent::{Client, Credentials};
 
 /// Exit code: every manifest is Ready.
@@ -307,12 +308,16 @@ pub async fn drive(
     }
 }
 
-// Wired to the sandbox once it lands.
-async fn start_sandbox() -> Result<((), String, Credentials), String> {
-    Err("the sandbox is not built yet".into())
+async fn start_sandbox() -> Result<(Sandbox, String, Credentials), String> {
+    let sb = Sandbox::start(SandboxConfig::default()).await.map_err(|e| e.to_string())?;
+    let url = sb.url();
+    tracing::info!(%url, "paying against an in-process sandbox with its demo world");
+    Ok((sb, url, Credentials::new(DEMO_SECRET_ID, DEMO_SECRET_KEY, None)))
 }
 
-async fn stop_sandbox(_sb: ()) {}
+async fn stop_sandbox(sb: Sandbox) {
+    sb.shutdown().await;
+}
 
 fn read_input(path: &PathBuf) -> Result<String, String> {
     if path.as_os_str() == "-" {
