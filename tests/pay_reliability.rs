@@ -1,0 +1,236 @@
+//! The engine, driven by `dealpay pay`'s loop, against the real sandbox over HTTP with injected faults.
+//! The sandbox's charge ledger proves that no order is ever charged twice.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use dealpay_operator::api::{DealPayment, DealPaymentSpec};
+use dealpay_operator::engine::conditions::{PAID, READY, STALLED, find};
+use dealpay_operator::engine::{Curve, Policy};
+use dealpay_operator::pay::{Outcome, drive};
+use dealpay_operator::sandbox::{
+    DEMO_SECRET_ID, DEMO_SECRET_KEY, Fault, FaultRule, Sandbox, SandboxConfig,
+};
+use dealpay_operator::tencent::{Client, ClientConfig, Credentials};
+use tokio::time::Instant;
+
+const O1: &str = "20261128000000000001";
+const O2: &str = "20261128000000000002";
+const UNDELIVERABLE: &str = "20261128000000000301";
+
+fn fast_policy() -> Policy {
+    let c = Curve {
+        base: Duration::from_millis(20),
+        cap: Duration::from_millis(200),
+    };
+    Policy {
+        transient: c,
+        needs_human: c,
+        lookup: c,
+        ..Policy::default()
+    }
+}
+
+async fn sandbox() -> Sandbox {
+    Sandbox::start(SandboxConfig::default())
+        .await
+        .expect("sandbox starts")
+}
+
+fn client(sb: &Sandbox, timeout: Duration) -> Client {
+    Client::new(&ClientConfig {
+        endpoint: sb.url(),
+        timeout,
+        rate_per_second: 0,
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+fn payment(ids: &[&str]) -> DealPayment {
+    DealPayment::new(
+        "p",
+        DealPaymentSpec {
+            order_ids: ids.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        },
+    )
+}
+
+fn demo() -> Credentials {
+    Credentials::new(DEMO_SECRET_ID, DEMO_SECRET_KEY, None)
+}
+
+async fn pay_with(
+    sb: &Sandbox,
+    dp: &mut DealPayment,
+    creds: &Credentials,
+    timeout: Duration,
+) -> Outcome {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    drive(
+        &client(sb, timeout),
+        Ok(creds),
+        dp,
+        deadline,
+        &fast_policy(),
+    )
+    .await
+}
+
+fn charges(sb: &Sandbox) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for c in sb.ledger() {
+        *m.entry(c.order_id).or_insert(0) += 1;
+    }
+    m
+}
+
+fn ready_reason(dp: &DealPayment) -> (String, String) {
+    let c = find(&dp.status.as_ref().unwrap().conditions, READY).unwrap();
+    (c.status.clone(), c.reason.clone())
+}
+
+async fn ends_ready_charged_once(fault: Fault, expected_attempts: u32) {
+    let sb = sandbox().await;
+    let mut rule = FaultRule::new(fault.clone());
+    rule.action = Some("PayDeals".into());
+    rule.count = Some(1);
+    sb.add_fault(rule);
+    let mut dp = payment(&[O1, O2]);
+    let outcome = pay_with(&sb, &mut dp, &demo(), Duration::from_secs(2)).await;
+    assert_eq!(outcome, Outcome::Ready, "{fault:?}: {:?}", dp.status);
+    let ch = charges(&sb);
+    assert_eq!(ch.get(O1), Some(&1), "{fault:?}: {ch:?}");
+    assert_eq!(ch.get(O2), Some(&1), "{fault:?}: {ch:?}");
+    let st = dp.status.as_ref().unwrap();
+    assert_eq!(st.attempts, expected_attempts, "{fault:?}");
+    assert_eq!(ready_reason(&dp), ("True".into(), "Paid".into()));
+    assert!(st.in_flight.is_none() && st.pending_lookup.is_none());
+    assert_eq!(st.resource_ids.len(), 2, "{fault:?}: {:?}", st.resource_ids);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn charge_then_dropped_connection_is_looked_up_not_repaid() {
+    ends_ready_charged_once(Fault::ChargeThenDrop, 1).await;
+}
+
+#[tokio::test]
+async fn charge_then_internal_error_is_looked_up_not_repaid() {
+    ends_ready_charged_once(Fault::ChargeThenInternalError, 1).await;
+}
+
+#[tokio::test]
+async fn internal_error_before_charging_is_proved_unpaid_then_paid() {
+    ends_ready_charged_once(Fault::InternalError, 2).await;
+}
+
+#[tokio::test]
+async fn bad_gateway_is_proved_unpaid_then_paid() {
+    ends_ready_charged_once(Fault::Http502, 2).await;
+}
+
+#[tokio::test]
+async fn dropped_connection_without_charge_is_proved_unpaid_then_paid() {
+    ends_ready_charged_once(Fault::Drop, 2).await;
+}
+
+#[tokio::test]
+async fn partial_payment_pays_only_the_rest() {
+    ends_ready_charged_once(Fault::PartialPayment, 2).await;
+}
+
+#[tokio::test]
+async fn timeout_after_charge_is_looked_up_not_repaid() {
+    let sb = sandbox().await;
+    let mut rule = FaultRule::new(Fault::Latency {
+        ms: 1500,
+        after_charge: true,
+    });
+    rule.action = Some("PayDeals".into());
+    rule.count = Some(1);
+    sb.add_fault(rule);
+    let mut dp = payment(&[O1]);
+    let outcome = pay_with(&sb, &mut dp, &demo(), Duration::from_millis(500)).await;
+    assert_eq!(outcome, Outcome::Ready, "{:?}", dp.status);
+    assert_eq!(charges(&sb).get(O1), Some(&1));
+    assert_eq!(dp.status.unwrap().attempts, 1);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn insufficient_balance_stalls_with_the_reason_and_recovers_after_top_up() {
+    let sb = sandbox().await;
+    sb.update_world(|w| w.accounts.iter_mut().for_each(|a| a.balance = 0));
+    let mut dp = payment(&[O1]);
+    let outcome = pay_with(&sb, &mut dp, &demo(), Duration::from_secs(2)).await;
+    assert_eq!(outcome, Outcome::Stalled);
+    assert_eq!(
+        ready_reason(&dp),
+        ("False".into(), "BalanceInsufficient".into())
+    );
+    let st = dp.status.clone().unwrap();
+    assert!(find(&st.conditions, STALLED).unwrap().status == "True");
+    let msg = &find(&st.conditions, READY).unwrap().message;
+    assert!(
+        msg.contains("FailedOperation.BalanceInsufficient") && msg.contains("RequestId"),
+        "{msg}"
+    );
+    assert!(charges(&sb).is_empty());
+    // Top up; once the backoff has run out (here: declared over) the next run pays.
+    sb.update_world(|w| w.accounts.iter_mut().for_each(|a| a.balance = 1_000_000));
+    dp.status.as_mut().unwrap().next_retry_at = None;
+    let outcome = pay_with(&sb, &mut dp, &demo(), Duration::from_secs(2)).await;
+    assert_eq!(outcome, Outcome::Ready, "{:?}", dp.status);
+    assert_eq!(charges(&sb).get(O1), Some(&1));
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn undeliverable_order_is_paid_once_and_stalls() {
+    let sb = sandbox().await;
+    let mut dp = payment(&[UNDELIVERABLE]);
+    let outcome = pay_with(&sb, &mut dp, &demo(), Duration::from_secs(2)).await;
+    assert_eq!(outcome, Outcome::Stalled);
+    assert_eq!(ready_reason(&dp).1, "DeliveryFailed");
+    let paid = find(&dp.status.as_ref().unwrap().conditions, PAID).unwrap();
+    assert_eq!(paid.status, "True");
+    // Running again never pays again.
+    let outcome = pay_with(&sb, &mut dp, &demo(), Duration::from_secs(2)).await;
+    assert_eq!(outcome, Outcome::Stalled);
+    assert_eq!(charges(&sb).get(UNDELIVERABLE), Some(&1));
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn already_paid_order_is_recognised_by_lookup() {
+    let sb = sandbox().await;
+    let mut first = payment(&[O1]);
+    assert_eq!(
+        pay_with(&sb, &mut first, &demo(), Duration::from_secs(2)).await,
+        Outcome::Ready
+    );
+    // A second resource for the same order: PayDeals says InvalidDeal, the lookup proves it paid.
+    let mut second = payment(&[O1]);
+    assert_eq!(
+        pay_with(&sb, &mut second, &demo(), Duration::from_secs(2)).await,
+        Outcome::Ready
+    );
+    assert_eq!(charges(&sb).get(O1), Some(&1));
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn wrong_key_stalls_and_never_prints_the_key() {
+    let sb = sandbox().await;
+    let creds = Credentials::new(DEMO_SECRET_ID, "a-wrong-key-value-42", None);
+    let mut dp = payment(&[O1]);
+    let outcome = pay_with(&sb, &mut dp, &creds, Duration::from_secs(2)).await;
+    assert_eq!(outcome, Outcome::Stalled);
+    assert_eq!(ready_reason(&dp).1, "SignatureFailure");
+    let yaml = serde_norway::to_string(&dp).unwrap();
+    assert!(!yaml.contains("a-wrong-key-value-42"));
+    assert!(charges(&sb).is_empty());
+    sb.shutdown().await;
+}
