@@ -211,10 +211,7 @@ async fn get_order(State(s): State<AppState>, Path(id): Path<String>) -> Respons
     }
 }
 
-async fn add_orders(
-    State(s): State<AppState>,
-    Json(body): Json<OneOrMany<Order>>,
-) -> Response {
+async fn add_orders(State(s): State<AppState>, Json(body): Json<OneOrMany<Order>>) -> Response {
     let mut st = s.lock();
     let mut world = st.world.clone();
     let now = jiff::Timestamp::now();
@@ -285,10 +282,7 @@ async fn get_account(State(s): State<AppState>, Path(id): Path<String>) -> Respo
     }
 }
 
-async fn add_accounts(
-    State(s): State<AppState>,
-    Json(body): Json<OneOrMany<Account>>,
-) -> Response {
+async fn add_accounts(State(s): State<AppState>, Json(body): Json<OneOrMany<Account>>) -> Response {
     let mut st = s.lock();
     let mut world = st.world.clone();
     let new = body.into_vec();
@@ -322,10 +316,7 @@ async fn list_vouchers(State(s): State<AppState>) -> Response {
     Json(s.lock().world.vouchers.clone()).into_response()
 }
 
-async fn add_vouchers(
-    State(s): State<AppState>,
-    Json(body): Json<OneOrMany<Voucher>>,
-) -> Response {
+async fn add_vouchers(State(s): State<AppState>, Json(body): Json<OneOrMany<Voucher>>) -> Response {
     let mut st = s.lock();
     let mut world = st.world.clone();
     let new = body.into_vec();
@@ -359,10 +350,7 @@ async fn list_faults(State(s): State<AppState>) -> Response {
     Json(s.lock().world.faults.clone()).into_response()
 }
 
-async fn add_faults(
-    State(s): State<AppState>,
-    Json(body): Json<OneOrMany<FaultRule>>,
-) -> Response {
+async fn add_faults(State(s): State<AppState>, Json(body): Json<OneOrMany<FaultRule>>) -> Response {
     let mut st = s.lock();
     let added: Vec<FaultRule> = body
         .into_vec()

@@ -83,12 +83,14 @@ pub fn authenticate<'w>(
             "Signature expired. Timestamp and server time cannot differ by more than five minutes.",
         ));
     }
-    let account = world.account_by_secret_id(&parsed.secret_id).ok_or_else(|| {
-        fail(
-            "AuthFailure.SecretIdNotFound",
-            "The SecretId is not found, please ensure that your SecretId is correct.",
-        )
-    })?;
+    let account = world
+        .account_by_secret_id(&parsed.secret_id)
+        .ok_or_else(|| {
+            fail(
+                "AuthFailure.SecretIdNotFound",
+                "The SecretId is not found, please ensure that your SecretId is correct.",
+            )
+        })?;
     if parsed.signed_headers != SIGNED_HEADERS
         || parsed.service != SERVICE
         || parsed.date != scope_date(timestamp)
@@ -192,7 +194,10 @@ mod tests {
     fn a_correct_signature_authenticates() {
         let w = world();
         let s = Signed::new("sandbox-secret-id", "sandbox-secret-key", None, NOW);
-        assert_eq!(authenticate(&w, &s.input(), NOW).unwrap().uin, "100000000001");
+        assert_eq!(
+            authenticate(&w, &s.input(), NOW).unwrap().uin,
+            "100000000001"
+        );
         let s = Signed::new("sts-id", "sts-key", Some("sts-token"), NOW - 299);
         assert_eq!(authenticate(&w, &s.input(), NOW).unwrap().uin, "2");
     }
@@ -230,7 +235,11 @@ mod tests {
         assert_eq!(code(&w, &i), "AuthFailure.SignatureFailure");
         let mut i = s.input();
         i.host = Some("127.0.0.1");
-        assert_eq!(code(&w, &i), "AuthFailure.SignatureFailure", "the port is signed");
+        assert_eq!(
+            code(&w, &i),
+            "AuthFailure.SignatureFailure",
+            "the port is signed"
+        );
         let mut i = s.input();
         i.content_type = Some("application/json; charset=utf-8");
         assert_eq!(code(&w, &i), "AuthFailure.SignatureFailure");

@@ -120,8 +120,14 @@ pub fn describe_deals(
         o.account == account
             && wants_status(o.status)
             && in_window(o)
-            && req.big_deal_id.as_ref().is_none_or(|d| o.big_deal_id.as_ref() == Some(d))
-            && req.resource_id.as_ref().is_none_or(|r| o.resource_ids.contains(r))
+            && req
+                .big_deal_id
+                .as_ref()
+                .is_none_or(|d| o.big_deal_id.as_ref() == Some(d))
+            && req
+                .resource_id
+                .as_ref()
+                .is_none_or(|r| o.resource_ids.contains(r))
     };
     let mut found: Vec<&Order> = match &req.order_id {
         Some(id) => world.orders.get(id).into_iter().filter(matches).collect(),
@@ -249,8 +255,10 @@ mod tests {
     #[test]
     fn window_is_inclusive_on_create_time() {
         let mut w = demo();
-        w.orders.get_mut("20261128000000000001").unwrap().create_time =
-            Some("2026-11-28 10:00:00".into());
+        w.orders
+            .get_mut("20261128000000000001")
+            .unwrap()
+            .create_time = Some("2026-11-28 10:00:00".into());
         let mut r = req();
         r.status = Some(status::UNPAID);
         r.start_time = "2026-11-28 10:00:00".into();
@@ -267,8 +275,10 @@ mod tests {
     #[test]
     fn newest_first_and_pages() {
         let mut w = demo();
-        w.orders.get_mut("20261128000000001019").unwrap().create_time =
-            Some("2026-11-28 00:00:00".into());
+        w.orders
+            .get_mut("20261128000000001019")
+            .unwrap()
+            .create_time = Some("2026-11-28 00:00:00".into());
         let mut r = req();
         r.status = Some(status::UNPAID);
         r.limit = 5;

@@ -6,7 +6,11 @@ use serde::{Deserialize, Serialize};
 
 /// One way a request can be made to fail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum Fault {
     /// Wait `ms` before processing (or after, with `afterCharge`), then answer normally.
     Latency {
@@ -158,7 +162,9 @@ pub fn plan(rules: &mut Vec<FaultRule>, action: &str, touched: &[String]) -> Pla
 
 /// Fires the after-charge rule `id` if it still exists, returning its fault.
 pub fn fire(rules: &mut Vec<FaultRule>, id: u64) -> Option<FaultRule> {
-    let r = rules.iter_mut().find(|r| r.id == id && r.count != Some(0))?;
+    let r = rules
+        .iter_mut()
+        .find(|r| r.id == id && r.count != Some(0))?;
     consume(r);
     let fired = r.clone();
     rules.retain(|r| r.count != Some(0));
@@ -226,7 +232,10 @@ mod tests {
     fn sticky_rules_stay() {
         let mut rules = with_ids(vec![FaultRule::new(Fault::Http502)]);
         for _ in 0..3 {
-            assert_eq!(plan(&mut rules, "PayDeals", &[]).instead, Some(Fault::Http502));
+            assert_eq!(
+                plan(&mut rules, "PayDeals", &[]).instead,
+                Some(Fault::Http502)
+            );
         }
         assert_eq!(rules.len(), 1);
     }
@@ -279,7 +288,10 @@ mod tests {
         ]);
         let p = plan(&mut rules, "PayDeals", &[]);
         assert_eq!(p.after_rule, Some(1));
-        assert_eq!(p.instead, None, "an earlier after-charge rule shadows later ones");
+        assert_eq!(
+            p.instead, None,
+            "an earlier after-charge rule shadows later ones"
+        );
         assert_eq!(rules.len(), 2, "not consumed until fired");
         assert_eq!(fire(&mut rules, 1).unwrap().fault, Fault::ChargeThenDrop);
         assert!(fire(&mut rules, 1).is_none());

@@ -271,7 +271,11 @@ fn run_call(st: &mut State, a: &Accepted, action: &str, request_id: &str) -> Ans
     if answer_drop {
         return Answer::Drop;
     }
-    record(st, action, &outcome.as_ref().map(|_| ()).map_err(Clone::clone));
+    record(
+        st,
+        action,
+        &outcome.as_ref().map(|_| ()).map_err(Clone::clone),
+    );
     Answer::Json(outcome.unwrap_or_else(|f| api::error_body(&f, request_id)))
 }
 
@@ -284,7 +288,9 @@ pub async fn tencent_api(
     body: Bytes,
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
-    let action = header_str(&headers, "x-tc-action").unwrap_or_default().to_string();
+    let action = header_str(&headers, "x-tc-action")
+        .unwrap_or_default()
+        .to_string();
     let accepted = {
         let mut st = shared.lock();
         st.stats.action(&action).requests += 1;
@@ -333,10 +339,8 @@ pub async fn tencent_api(
         Answer::Json(body) => json_response(body),
         Answer::BadGateway => {
             let mut r = (StatusCode::BAD_GATEWAY, BAD_GATEWAY_HTML).into_response();
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html"),
-            );
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
             r
         }
         Answer::Drop => {

@@ -132,12 +132,13 @@ impl Sandbox {
             .normalize(jiff::Timestamp::now())
             .map_err(SandboxError::State)?;
         let tls = tls::acceptor(&config.tls)?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| SandboxError::Bind {
-                addr: config.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| SandboxError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
         let addr = listener.local_addr().map_err(|source| SandboxError::Bind {
             addr: config.listen,
             source,
@@ -300,10 +301,16 @@ pub async fn run(args: SandboxArgs) -> i32 {
             return 1;
         }
     };
-    // Tests parse this first line; keep its format.
-    println!("listening on {}", sandbox.url());
-    if let Some(ca) = sandbox.ca_pem_path() {
-        println!("ca certificate {}", ca.display());
+    // Tests parse this first line; keep its format. Write errors are ignored: a reader that
+    // stops after the first line (`head -1`) must not kill the sandbox with EPIPE.
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on {}", sandbox.url());
+        if let Some(ca) = sandbox.ca_pem_path() {
+            let _ = writeln!(out, "ca certificate {}", ca.display());
+        }
+        let _ = out.flush();
     }
     tracing::info!(
         url = %sandbox.url(),

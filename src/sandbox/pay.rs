@@ -136,7 +136,10 @@ pub fn plan(world: &World, account: &str, req: &PayDealsRequest) -> Result<PayPl
         ));
     }
     let acct = world.account(account).ok_or_else(|| {
-        ApiFailure::new("AuthFailure.SecretIdNotFound", "The account does not exist.")
+        ApiFailure::new(
+            "AuthFailure.SecretIdNotFound",
+            "The account does not exist.",
+        )
     })?;
     if !acct.real_name_certified {
         return Err(ApiFailure::new(
@@ -243,7 +246,9 @@ pub fn plan(world: &World, account: &str, req: &PayDealsRequest) -> Result<PayPl
     }
 
     if req.agent_pay != 0
-        && let Some(id) = orders.iter().find(|id| !world.orders[*id].agent_pay_allowed)
+        && let Some(id) = orders
+            .iter()
+            .find(|id| !world.orders[*id].agent_pay_allowed)
     {
         return Err(ApiFailure::new(
             "FailedOperation.AgentPayDealCannotDown",
@@ -422,7 +427,10 @@ mod tests {
             &ctx(),
         )
         .unwrap();
-        assert_eq!(r.order_ids, ["20261128000000000001", "20261128000000000002"]);
+        assert_eq!(
+            r.order_ids,
+            ["20261128000000000001", "20261128000000000002"]
+        );
         assert_eq!(r.resource_ids, ["ins-00000001", "ins-00000002"]);
         assert!(r.big_deal_ids.is_empty());
         assert_eq!(balance(&w), DEMO_BALANCE - 4600);
@@ -476,7 +484,10 @@ mod tests {
     #[test]
     fn parameter_shape() {
         let mut w = demo();
-        assert_eq!(code(&mut w, &PayDealsRequest::default()), "InvalidParameter");
+        assert_eq!(
+            code(&mut w, &PayDealsRequest::default()),
+            "InvalidParameter"
+        );
         let mut both = orders(&["20261128000000000001"]);
         both.big_deal_ids = vec!["20261128000000000100".into()];
         assert_eq!(code(&mut w, &both), "InvalidParameter");
@@ -528,7 +539,10 @@ mod tests {
     fn big_deal_pays_every_sub_order() {
         let mut w = demo();
         let r = pay_deals(&mut w, &deals(&["20261128000000000100"]), &ctx()).unwrap();
-        assert_eq!(r.order_ids, ["20261128000000000101", "20261128000000000102"]);
+        assert_eq!(
+            r.order_ids,
+            ["20261128000000000101", "20261128000000000102"]
+        );
         assert_eq!(r.big_deal_ids, ["20261128000000000100"]);
         assert_eq!(r.resource_ids, ["ins-00000101", "ins-00000102"]);
         assert_eq!(balance(&w), DEMO_BALANCE - 4000);
@@ -574,7 +588,10 @@ mod tests {
                 |a| a.certification_needs_upgrade = true,
                 "UnauthorizedOperation.CertificationNeedUpgrade",
             ),
-            (|a| a.cam_permission = false, "UnauthorizedOperation.CamNoAuth"),
+            (
+                |a| a.cam_permission = false,
+                "UnauthorizedOperation.CamNoAuth",
+            ),
             (
                 |a| a.finance_permission = false,
                 "UnauthorizedOperation.CamNoAuth",
@@ -651,7 +668,11 @@ mod tests {
         for vid in ["nope", "theirs", "expired"] {
             let mut req = orders(&["20261128000000000001"]);
             req.voucher_ids = vec![vid.into()];
-            assert_eq!(code(&mut w, &req), "FailedOperation.InvalidVoucher", "{vid}");
+            assert_eq!(
+                code(&mut w, &req),
+                "FailedOperation.InvalidVoucher",
+                "{vid}"
+            );
         }
     }
 

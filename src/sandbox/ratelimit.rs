@@ -76,7 +76,9 @@ mod tests {
     fn a_burst_gets_the_capacity_and_no_more() {
         let mut l = RateLimiter::new(20);
         let t = Instant::now();
-        let ok = (0..40).filter(|_| l.try_acquire("a", "PayDeals", t)).count();
+        let ok = (0..40)
+            .filter(|_| l.try_acquire("a", "PayDeals", t))
+            .count();
         assert_eq!(ok, 20);
     }
 

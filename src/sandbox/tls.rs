@@ -71,7 +71,8 @@ pub struct GeneratedPki {
 
 /// Generates a CA and a server certificate for 127.0.0.1, ::1, localhost and `extra_sans`.
 pub fn generate(extra_sans: &[String]) -> Result<GeneratedPki, SandboxError> {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(|e| tls_err("CA", e))?;
+    let mut ca_params =
+        CertificateParams::new(Vec::<String>::new()).map_err(|e| tls_err("CA", e))?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, "dealpay sandbox CA");
     dn.push(DnType::OrganizationName, "dealpay sandbox");
@@ -94,7 +95,8 @@ pub fn generate(extra_sans: &[String]) -> Result<GeneratedPki, SandboxError> {
             names.push(n.clone());
         }
     }
-    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(|e| tls_err("server", e))?;
+    let mut params =
+        CertificateParams::new(Vec::<String>::new()).map_err(|e| tls_err("server", e))?;
     params.subject_alt_names = names
         .iter()
         .map(|n| match n.parse::<std::net::IpAddr>() {

@@ -1,0 +1,161 @@
+//! `dealpay sandbox` as a process: first stdout line, TLS files, state files, demo state, signals.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dealpay_operator::sandbox::World;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dealpay");
+
+struct Running {
+    child: Child,
+    url: String,
+}
+
+impl Running {
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(BIN)
+            .arg("sandbox")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Self { child, url }
+    }
+
+    fn terminate(mut self) -> i32 {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "sandbox ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn print_demo_state_is_the_demo_world() {
+    let out = Command::new(BIN)
+        .args(["sandbox", "--print-demo-state"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let world = World::from_yaml(&String::from_utf8(out.stdout).unwrap()).unwrap();
+    assert_eq!(world, World::demo());
+}
+
+#[tokio::test]
+async fn https_with_self_signed_files_and_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = dir.path().join("tls");
+    let sb = Running::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-self-signed",
+        tls.to_str().unwrap(),
+    ]);
+    assert!(sb.url.starts_with("https://127.0.0.1:"), "{}", sb.url);
+    for f in ["ca.pem", "cert.pem", "key.pem"] {
+        assert!(tls.join(f).exists(), "{f}");
+    }
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(tls.join("ca.pem")).unwrap()).unwrap();
+    let http = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .unwrap();
+    let port = sb.url.rsplit(':').next().unwrap().to_string();
+    for base in [sb.url.clone(), format!("https://localhost:{port}")] {
+        let body = http
+            .get(format!("{base}/_sandbox/health"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(body, r#"{"ok":true}"#);
+    }
+    assert_eq!(sb.terminate(), 0);
+}
+
+#[tokio::test]
+async fn state_file_and_rate_limit_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.yaml");
+    std::fs::write(
+        &state,
+        "accounts:\n- uin: '7'\n  secretId: my-id\n  secretKey: my-key\n  balance: 10\norders:\n- orderId: '1'\n  price: 99\n",
+    )
+    .unwrap();
+    let sb = Running::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--state",
+        state.to_str().unwrap(),
+        "--rate-limit",
+        "0",
+    ]);
+    assert!(sb.url.starts_with("http://"));
+    let orders = reqwest::get(format!("{}/_sandbox/orders", sb.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let orders: serde_json::Value = serde_json::from_str(&orders).unwrap();
+    assert_eq!(orders[0]["orderId"], "1");
+    assert_eq!(orders[0]["account"], "7");
+    let settings = reqwest::get(format!("{}/_sandbox/settings", sb.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(settings, r#"{"rateLimit":0}"#);
+    assert_eq!(sb.terminate(), 0);
+}
+
+#[test]
+fn bad_state_file_fails_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("bad.yaml");
+    std::fs::write(&state, "orders: [{orderId: x, price: 1}]\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["sandbox", "--listen", "127.0.0.1:0", "--state"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid sandbox state"));
+    let out = Command::new(BIN)
+        .args(["sandbox", "--listen", "127.0.0.1:0", "--state"])
+        .arg(dir.path().join("missing.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
