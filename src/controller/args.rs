@@ -48,4 +48,26 @@ pub struct RunArgs {
         value_delimiter = ','
     )]
     pub default_credentials_namespaces: Vec<String>,
+    /// First retry delay, in seconds, after an error a person must fix (balance, permission, key); it doubles per failure.
+    #[arg(long, env = "DEALPAY_NEEDS_HUMAN_BACKOFF_BASE", default_value_t = 30.0)]
+    pub needs_human_backoff_base: f64,
+    /// Largest retry delay, in seconds, after such errors (a changed credentials Secret retries at once).
+    #[arg(long, env = "DEALPAY_NEEDS_HUMAN_BACKOFF_MAX", default_value_t = 900.0)]
+    pub needs_human_backoff_max: f64,
+}
+
+impl RunArgs {
+    /// The engine's backoff policy these flags describe.
+    pub fn policy(&self) -> crate::engine::Policy {
+        let secs = |s: f64| std::time::Duration::from_secs_f64(s.max(0.01));
+        let mut p = crate::engine::Policy::default();
+        p.needs_human = crate::engine::Curve {
+            base: secs(self.needs_human_backoff_base),
+            cap: secs(
+                self.needs_human_backoff_max
+                    .max(self.needs_human_backoff_base),
+            ),
+        };
+        p
+    }
 }

@@ -29,7 +29,6 @@ use metrics::{Metrics, ReasonLabels};
 use reconcile::{Context, error_policy, reconcile};
 
 use crate::api::DealPayment;
-use crate::engine::Policy;
 use crate::engine::conditions::{READY, find};
 use crate::tencent::{Client as TencentClient, Credentials};
 
@@ -167,7 +166,7 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
         kube: kube.clone(),
         tencent,
         defaults: defaults.clone(),
-        policy: Policy::default(),
+        policy: args.policy(),
         metrics: metrics.clone(),
         recorder: Recorder::new(
             kube.clone(),

@@ -1,0 +1,421 @@
+//! End to end: a real kube-apiserver, the sandbox and the operator as processes, the operator running
+//! with the identity and RBAC of the Helm chart's ServiceAccount.
+
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use harness::*;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use reqwest::Method;
+use serde_json::json;
+
+fn log_dir() -> std::path::PathBuf {
+    let d = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/e2e-logs"));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+async fn events(client: &kube::Client, ns: &str) -> Vec<Event> {
+    Api::<Event>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payment_becomes_ready_with_what_the_api_paid() {
+    let Some(c) = cluster() else { return };
+    let client = admin_client(c).await;
+    let ns = namespace(&client, "e2e-happy").await;
+    let sb = SandboxProc::start(&[]).await;
+    let op = Operator::start(
+        c,
+        &sb,
+        &ns,
+        &format!("lease-{ns}"),
+        log_dir().join(format!("{ns}.log")),
+    )
+    .await;
+    let orders = sb.add_orders("4100000000000", 2).await;
+    secret(&client, &ns, "creds", DEMO_ID, DEMO_KEY).await;
+    payment(&client, &ns, "web", &orders, Some("creds")).await;
+
+    let dp = wait_ready(&client, &ns, "web", "True", "Paid", 60).await;
+    let st = dp.status.unwrap();
+    assert_eq!(st.order_ids, orders);
+    assert_eq!(st.resource_ids, ["ins-00000000", "ins-00000001"]);
+    let ledger = sb.admin(Method::GET, "/ledger", None).await;
+    assert_eq!(
+        st.request_id.as_deref(),
+        ledger[0]["requestId"].as_str(),
+        "status carries the paying RequestId"
+    );
+    assert_eq!(st.attempts, 1);
+    assert_eq!(st.observed_generation, Some(1));
+
+    // kubectl wait, as GitOps users and CI pipelines do.
+    kubectl(
+        c,
+        &[
+            "wait",
+            "-n",
+            &ns,
+            "--for=condition=Ready",
+            "dealpayment/web",
+            "--timeout=30s",
+        ],
+    );
+    let table = kubectl(c, &["get", "dp", "-n", &ns]);
+    assert!(table.contains("Paid") && table.contains("READY"), "{table}");
+
+    let reasons: Vec<String> = events(&client, &ns)
+        .await
+        .into_iter()
+        .filter_map(|e| e.reason)
+        .collect();
+    assert!(
+        reasons.contains(&"PaymentStarted".to_string()),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&"PaymentSucceeded".to_string()),
+        "{reasons:?}"
+    );
+
+    let m = op.scrape().await;
+    assert!(
+        m.contains("dealpay_payments_total{outcome=\"paid\",code=\"\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains(
+            "dealpay_api_call_duration_seconds_count{action=\"PayDeals\",outcome=\"success\"} 1"
+        ),
+        "{m}"
+    );
+    assert!(
+        m.contains("dealpay_dealpayments{ready=\"True\",reason=\"Paid\"} 1"),
+        "{m}"
+    );
+    assert!(m.contains("dealpay_leader 1"), "{m}");
+
+    let log = std::fs::read_to_string(&op.log).unwrap();
+    assert!(
+        log.contains("\"request_id\""),
+        "JSON logs carry the RequestId"
+    );
+    assert!(
+        !log.contains(DEMO_KEY),
+        "the secret key never reaches a log line"
+    );
+    op.kill().await;
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_cause_is_explained_and_fixing_it_leads_to_ready() {
+    let Some(c) = cluster() else { return };
+    let client = admin_client(c).await;
+    let ns = namespace(&client, "e2e-fix").await;
+    let sb = SandboxProc::start(&[]).await;
+    let op = Operator::start(
+        c,
+        &sb,
+        &ns,
+        &format!("lease-{ns}"),
+        log_dir().join(format!("{ns}.log")),
+    )
+    .await;
+    let o = sb.add_orders("4200000000000", 3).await;
+    secret(&client, &ns, "good", DEMO_ID, DEMO_KEY).await;
+    secret(&client, &ns, "wrong", DEMO_ID, "not-the-key-31337").await;
+
+    // Needs a person: no money. Stalled, with the Tencent code and RequestId in the message.
+    sb.admin(
+        Method::PATCH,
+        &format!("/accounts/{DEMO_UIN}"),
+        Some(json!({"balance": 0})),
+    )
+    .await;
+    payment(&client, &ns, "poor", &o[..1], Some("good")).await;
+    let dp = wait_ready(&client, &ns, "poor", "False", "BalanceInsufficient", 60).await;
+    let conds = dp.status.unwrap().conditions;
+    let stalled = conds.iter().find(|c| c.type_ == "Stalled").unwrap();
+    assert_eq!(stalled.status, "True");
+    assert!(
+        stalled
+            .message
+            .contains("FailedOperation.BalanceInsufficient")
+            && stalled.message.contains("RequestId"),
+        "{}",
+        stalled.message
+    );
+    let warned = events(&client, &ns).await.into_iter().any(|e| {
+        e.reason.as_deref() == Some("BalanceInsufficient") && e.type_.as_deref() == Some("Warning")
+    });
+    assert!(warned, "a Warning event names the cause");
+    // Top up: Ready without touching the DealPayment.
+    sb.admin(
+        Method::PATCH,
+        &format!("/accounts/{DEMO_UIN}"),
+        Some(json!({"balance": 100_000_000})),
+    )
+    .await;
+    wait_ready(&client, &ns, "poor", "True", "Paid", 60).await;
+
+    // Wrong key: fixing the Secret retries at once.
+    payment(&client, &ns, "badkey", &o[1..2], Some("wrong")).await;
+    wait_ready(&client, &ns, "badkey", "False", "SignatureFailure", 60).await;
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .patch(
+            "wrong",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"secretKey": DEMO_KEY}})),
+        )
+        .await
+        .unwrap();
+    wait_ready(&client, &ns, "badkey", "True", "Paid", 60).await;
+
+    // Missing Secret: creating it is enough.
+    payment(&client, &ns, "later", &o[2..3], Some("later-creds")).await;
+    wait_ready(&client, &ns, "later", "False", "SecretNotFound", 60).await;
+    secret(&client, &ns, "later-creds", DEMO_ID, DEMO_KEY).await;
+    wait_ready(&client, &ns, "later", "True", "Paid", 60).await;
+
+    // Terminal: an order Tencent does not know stalls until the spec changes.
+    payment(
+        &client,
+        &ns,
+        "unknown",
+        &["999999999".to_string()],
+        Some("good"),
+    )
+    .await;
+    let dp = wait_ready(
+        &client,
+        &ns,
+        "unknown",
+        "False",
+        "InvalidParameterValue",
+        60,
+    )
+    .await;
+    let conds = dp.status.unwrap().conditions;
+    assert!(
+        conds
+            .iter()
+            .any(|c| c.type_ == "Stalled" && c.status == "True")
+    );
+    assert!(
+        conds
+            .iter()
+            .any(|c| c.type_ == "Reconciling" && c.status == "False")
+    );
+
+    // A DealPayment without credentials in a namespace not allowed the default ones.
+    payment(&client, &ns, "nocreds", &o[..1], None).await;
+    wait_ready(&client, &ns, "nocreds", "False", "NoCredentials", 60).await;
+
+    let charges = sb.charges().await;
+    assert!(
+        o.iter().all(|id| charges.get(id) == Some(&1)),
+        "{charges:?}"
+    );
+    let log = std::fs::read_to_string(&op.log).unwrap();
+    assert!(!log.contains(DEMO_KEY) && !log.contains("not-the-key-31337"));
+    op.kill().await;
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_killed_mid_payment_never_charges_twice() {
+    let Some(c) = cluster() else { return };
+    let client = admin_client(c).await;
+    let ns = namespace(&client, "e2e-kill").await;
+    let sb = SandboxProc::start(&[]).await;
+    let lease = format!("lease-{ns}");
+    let op = Operator::start(c, &sb, &ns, &lease, log_dir().join(format!("{ns}-1.log"))).await;
+    // Every payment is charged, then answered only after 3 s: the kill lands between charge and answer.
+    sb.admin(
+        Method::POST,
+        "/faults",
+        Some(json!({"kind": "latency", "ms": 3000, "afterCharge": true, "action": "PayDeals"})),
+    )
+    .await;
+    let orders = sb.add_orders("4300000000000", 10).await;
+    secret(&client, &ns, "creds", DEMO_ID, DEMO_KEY).await;
+    for (i, o) in orders.iter().enumerate() {
+        payment(
+            &client,
+            &ns,
+            &format!("p{i}"),
+            std::slice::from_ref(o),
+            Some("creds"),
+        )
+        .await;
+    }
+    // Wait until charges happened (the ledger is the event), then kill hard.
+    let start = Instant::now();
+    while sb.charges().await.len() < 3 {
+        assert!(start.elapsed() < Duration::from_secs(60), "no charges");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    op.kill().await;
+    sb.admin(Method::DELETE, "/faults", None).await;
+    let op = Operator::start(c, &sb, &ns, &lease, log_dir().join(format!("{ns}-2.log"))).await;
+    for i in 0..orders.len() {
+        wait_ready(&client, &ns, &format!("p{i}"), "True", "Paid", 90).await;
+    }
+    let charges = sb.charges().await;
+    assert!(
+        orders.iter().all(|id| charges.get(id) == Some(&1)),
+        "each order charged exactly once: {charges:?}"
+    );
+    let log = std::fs::read_to_string(&op.log).unwrap();
+    assert!(
+        log.contains("DescribeDealsByCond"),
+        "the restarted operator resolved unknown outcomes by lookup"
+    );
+    op.kill().await;
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_with_leader_election_charge_once() {
+    let Some(c) = cluster() else { return };
+    let client = admin_client(c).await;
+    let ns = namespace(&client, "e2e-ha").await;
+    let sb = SandboxProc::start(&[]).await;
+    let lease = format!("lease-{ns}");
+    let a = Operator::start(c, &sb, &ns, &lease, log_dir().join(format!("{ns}-a.log"))).await;
+    let b = Operator::start(c, &sb, &ns, &lease, log_dir().join(format!("{ns}-b.log"))).await;
+    let orders = sb.add_orders("4400000000000", 20).await;
+    secret(&client, &ns, "creds", DEMO_ID, DEMO_KEY).await;
+    for (i, o) in orders.iter().enumerate() {
+        payment(
+            &client,
+            &ns,
+            &format!("p{i}"),
+            std::slice::from_ref(o),
+            Some("creds"),
+        )
+        .await;
+    }
+    for i in 0..orders.len() {
+        wait_ready(&client, &ns, &format!("p{i}"), "True", "Paid", 90).await;
+    }
+    let charges = sb.charges().await;
+    assert!(
+        orders.iter().all(|id| charges.get(id) == Some(&1)),
+        "{charges:?}"
+    );
+    let leaders = [a.scrape().await, b.scrape().await]
+        .iter()
+        .filter(|m| m.contains("dealpay_leader 1"))
+        .count();
+    assert_eq!(leaders, 1, "exactly one replica leads");
+    a.kill().await;
+    b.kill().await;
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_payments_at_once_stay_under_the_rate_limit() {
+    let Some(c) = cluster() else { return };
+    let client = admin_client(c).await;
+    let ns = namespace(&client, "e2e-load").await;
+    let sb = SandboxProc::start(&[]).await;
+    let op = Operator::start(
+        c,
+        &sb,
+        &ns,
+        &format!("lease-{ns}"),
+        log_dir().join(format!("{ns}.log")),
+    )
+    .await;
+    let orders = sb.add_orders("4500000000000", 200).await;
+    secret(&client, &ns, "creds", DEMO_ID, DEMO_KEY).await;
+    let started = Instant::now();
+    futures::future::join_all(orders.iter().enumerate().map(|(i, o)| {
+        let (client, ns) = (client.clone(), ns.clone());
+        async move {
+            payment(
+                &client,
+                &ns,
+                &format!("p{i}"),
+                std::slice::from_ref(o),
+                Some("creds"),
+            )
+            .await
+        }
+    }))
+    .await;
+    for i in 0..orders.len() {
+        wait_ready(&client, &ns, &format!("p{i}"), "True", "Paid", 180).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let stats = sb.admin(Method::GET, "/stats", None).await;
+    let limited: u64 = ["PayDeals", "DescribeDealsByCond"]
+        .iter()
+        .map(|a| stats["actions"][a]["rateLimited"].as_u64().unwrap_or(0))
+        .sum();
+    let calls = stats["actions"]["PayDeals"]["requests"]
+        .as_u64()
+        .unwrap_or(0);
+    println!(
+        "e2e load: 200 DealPayments Ready in {secs:.1} s ({:.1} payments/s; {calls} PayDeals calls; {limited} RequestLimitExceeded)",
+        200.0 / secs
+    );
+    assert_eq!(limited, 0, "{stats}");
+    let charges = sb.charges().await;
+    assert!(orders.iter().all(|id| charges.get(id) == Some(&1)));
+    op.kill().await;
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_of_other_namespaces_cannot_be_used_and_never_leak() {
+    let Some(c) = cluster() else { return };
+    let client = admin_client(c).await;
+    let ns_a = namespace(&client, "e2e-tenant-a").await;
+    let ns_b = namespace(&client, "e2e-tenant-b").await;
+    let sb = SandboxProc::start(&[]).await;
+    let both = format!("{ns_a},{ns_b}");
+    let op = Operator::start(
+        c,
+        &sb,
+        &both,
+        &format!("lease-{ns_a}"),
+        log_dir().join(format!("{ns_a}.log")),
+    )
+    .await;
+    let orders = sb.add_orders("4600000000000", 1).await;
+    secret(&client, &ns_a, "creds", DEMO_ID, DEMO_KEY).await;
+    // Tenant B names tenant A's Secret: it is looked up in B only.
+    payment(&client, &ns_b, "steal", &orders, Some("creds")).await;
+    let dp = wait_ready(&client, &ns_b, "steal", "False", "SecretNotFound", 60).await;
+    let msg = &dp.status.as_ref().unwrap().conditions[0].message;
+    assert!(
+        msg.contains(&format!("Secret {ns_b}/creds not found")),
+        "{msg}"
+    );
+    assert!(sb.charges().await.is_empty());
+    // The owner pays with it.
+    payment(&client, &ns_a, "own", &orders, Some("creds")).await;
+    wait_ready(&client, &ns_a, "own", "True", "Paid", 60).await;
+    for ns in [&ns_a, &ns_b] {
+        let evs = serde_json::to_string(&events(&client, ns).await).unwrap();
+        let dps = kubectl(c, &["get", "dp", "-n", ns, "-o", "yaml"]);
+        for text in [&evs, &dps] {
+            assert!(!text.contains(DEMO_KEY), "secret value in {ns}");
+        }
+    }
+    let log = std::fs::read_to_string(&op.log).unwrap();
+    assert!(!log.contains(DEMO_KEY));
+    op.kill().await;
+    sb.stop().await;
+}
