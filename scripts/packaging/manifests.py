@@ -11,8 +11,9 @@ Subcommands (each prints what it found and exits non-zero on a failed check):
       helm.sh/resource-policy: keep annotation must be there.
   no-crd RENDERED
       RENDERED holds no CustomResourceDefinition.
-  deployment RENDERED [--replicas N]
-      the Deployment runs `dealpay run` with leader election, probes, restricted security, ...
+  deployment RENDERED --src SRC [--replicas N]
+      the Deployment runs `dealpay run` with leader election, probes, restricted security, ...,
+      and every DEALPAY_* variable it sets is read by a flag in SRC (drift between chart and binary)
   kinds RENDERED EXPECTED
       the multiset of kinds in RENDERED is exactly EXPECTED (comma-separated, Kind or Kind*N).
   rbac RENDERED MODE
@@ -23,6 +24,8 @@ Needs PyYAML (the packaging venv has it: kubernetes-validate depends on it).
 
 import argparse
 import collections
+import pathlib
+import re
 import sys
 
 import yaml
@@ -127,6 +130,16 @@ def cmd_no_crd(a):
     return fail(f"{n} CustomResourceDefinition rendered") if n else 0
 
 
+def env_vars_in_source(src):
+    """Every `env = "DEALPAY_..."` of a clap flag under src/."""
+    found = set()
+    for path in pathlib.Path(src).rglob("*.rs"):
+        found.update(re.findall(r'env\s*=\s*"(DEALPAY_[A-Z0-9_]+)"', path.read_text(encoding="utf-8")))
+    if not found:
+        raise SystemExit(f"no DEALPAY_ environment variables found under {src}")
+    return found
+
+
 def env_of(container):
     return {e["name"]: e for e in container.get("env", [])}
 
@@ -186,14 +199,9 @@ def cmd_deployment(a):
         mounts = c.get("volumeMounts", [])
         want(any(ca.startswith(m["mountPath"] + "/") and m.get("readOnly") for m in mounts),
              "DEALPAY_CA_FILE lies in a read-only mount")
-    known = {"DEALPAY_ENDPOINT", "DEALPAY_REGION", "DEALPAY_CA_FILE", "DEALPAY_CONNECT_TIMEOUT",
-             "DEALPAY_REQUEST_TIMEOUT", "DEALPAY_RATE", "DEALPAY_NAMESPACES", "DEALPAY_SELECTOR",
-             "DEALPAY_CONCURRENCY", "DEALPAY_METRICS_ADDR", "DEALPAY_LEADER_ELECTION", "DEALPAY_LEASE_NAME",
-             "DEALPAY_LEASE_NAMESPACE", "DEALPAY_LEASE_DURATION", "DEALPAY_IDENTITY",
-             "DEALPAY_DEFAULT_CREDENTIALS_SECRET", "DEALPAY_DEFAULT_CREDENTIALS_NAMESPACES", "DEALPAY_LOG",
-             "DEALPAY_LOG_FORMAT"}
+    known = env_vars_in_source(a.src)
     unknown = [n for n in env if n.startswith("DEALPAY_") and n not in known]
-    want(not unknown, f"unknown DEALPAY_ variables {unknown}")
+    want(not unknown, f"DEALPAY_ variables that no flag in {a.src} reads: {unknown}")
     labels = d["metadata"].get("labels", {})
     for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
               "app.kubernetes.io/managed-by", "helm.sh/chart"):
@@ -297,6 +305,7 @@ def main():
     s = sub.add_parser("deployment")
     s.add_argument("rendered")
     s.add_argument("--replicas", type=int, default=1)
+    s.add_argument("--src", required=True, help="the operator's src/ (its clap flags name the env vars)")
     s.set_defaults(fn=cmd_deployment)
     s = sub.add_parser("kinds")
     s.add_argument("rendered")
