@@ -353,6 +353,17 @@ impl Operator {
         );
     }
 
+    /// Peak resident memory of the operator process (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let pid = self.child.id().unwrap_or_default();
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_default()
+    }
+
     pub async fn scrape(&self) -> String {
         reqwest::get(format!("{}/metrics", self.metrics))
             .await
