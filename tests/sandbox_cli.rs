@@ -101,6 +101,27 @@ async fn https_with_self_signed_files_and_sigterm() {
         assert_eq!(body, r#"{"ok":true}"#);
     }
     assert_eq!(sb.terminate(), 0);
+
+    // The same certificate and key, given as files.
+    let files = Running::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        tls.join("cert.pem").to_str().unwrap(),
+        "--tls-key",
+        tls.join("key.pem").to_str().unwrap(),
+    ]);
+    assert!(files.url.starts_with("https://"), "{}", files.url);
+    let body = http
+        .get(format!("{}/_sandbox/health", files.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, r#"{"ok":true}"#);
+    assert_eq!(files.terminate(), 0);
 }
 
 #[tokio::test]

@@ -429,3 +429,47 @@ async fn faults_from_the_state_file_and_the_admin_api() {
     assert_eq!(sb.world().faults.len(), 1);
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_requests_finish() {
+    let sb = start().await;
+    sb.add_fault(
+        FaultRule::new(Fault::Latency {
+            ms: 300,
+            after_charge: false,
+        })
+        .times(1),
+    );
+    let c = client(&sb);
+    let pending = tokio::spawn(async move {
+        c.pay_deals(&demo_creds(), None, &pay(&["20261128000000000001"]))
+            .await
+    });
+    // Wait until the request is inside the sandbox, then ask for shutdown.
+    for _ in 0..100 {
+        if sb
+            .stats()
+            .actions
+            .get("PayDeals")
+            .is_some_and(|a| a.requests == 1)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let url = sb.url();
+    sb.shutdown().await;
+    let paid = pending.await.unwrap().unwrap();
+    assert_eq!(paid.order_ids, ["20261128000000000001"]);
+    // And nothing listens any more.
+    let after = Client::new(&ClientConfig {
+        endpoint: url,
+        rate_per_second: 0,
+        ..ClientConfig::default()
+    })
+    .unwrap()
+    .pay_deals(&demo_creds(), None, &pay(&["20261128000000000002"]))
+    .await
+    .unwrap_err();
+    assert!(matches!(after, CallError::NotSent(_)), "{after:?}");
+}
