@@ -309,10 +309,16 @@ pub async fn drive(
 }
 
 async fn start_sandbox() -> Result<(Sandbox, String, Credentials), String> {
-    let sb = Sandbox::start(SandboxConfig::default()).await.map_err(|e| e.to_string())?;
+    let sb = Sandbox::start(SandboxConfig::default())
+        .await
+        .map_err(|e| e.to_string())?;
     let url = sb.url();
     tracing::info!(%url, "paying against an in-process sandbox with its demo world");
-    Ok((sb, url, Credentials::new(DEMO_SECRET_ID, DEMO_SECRET_KEY, None)))
+    Ok((
+        sb,
+        url,
+        Credentials::new(DEMO_SECRET_ID, DEMO_SECRET_KEY, None),
+    ))
 }
 
 async fn stop_sandbox(sb: Sandbox) {
