@@ -3,7 +3,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use dealpay_operator::api::DealPaymentSpec;
+use dealpay_operator::api::{DealPaymentSpec, DealPaymentStatus};
 use dealpay_operator::engine::{CredentialsState, Event, Input, Policy, decide};
 use dealpay_operator::tencent::Credentials;
 use dealpay_operator::tencent::models::{PayDealsResponse, ResourceIds};
@@ -12,28 +12,30 @@ use dealpay_operator::tencent::sign::{SignInput, sign};
 fn main() {
     let spec = DealPaymentSpec { order_ids: (0..10).map(|i| format!("2026112800000000{i:04}")).collect(), ..Default::default() };
     let policy = Policy::default();
-    let now = "2026-11-28T10:00:00Z".parse().unwrap();
-    let input = |status, event| Input {
-        spec: &spec,
-        status,
-        generation: 1,
-        now,
-        jitter: 0.5,
-        attempt_id: "a".into(),
-        credentials: CredentialsState::Available { version: "1".into() },
-        event,
-    };
+    let now: jiff::Timestamp = "2026-11-28T10:00:00Z".parse().unwrap();
+    fn input<'a>(spec: &'a DealPaymentSpec, status: Option<&'a DealPaymentStatus>, now: jiff::Timestamp, event: Event) -> Input<'a> {
+        Input {
+            spec,
+            status,
+            generation: 1,
+            now,
+            jitter: 0.5,
+            attempt_id: "a".into(),
+            credentials: CredentialsState::Available { version: "1".into() },
+            event,
+        }
+    }
     let n = 200_000;
     let started = Instant::now();
     for _ in 0..n {
-        let d = decide(input(None, Event::Observe), &policy);
+        let d = decide(input(&spec, None, now, Event::Observe), &policy);
         let resp = PayDealsResponse {
             order_ids: spec.order_ids.clone(),
             resource_ids: ResourceIds { all: vec!["ins-1".into()], ..Default::default() },
             big_deal_ids: vec![],
             request_id: "r".into(),
         };
-        black_box(decide(input(Some(&d.status), Event::Paid(Ok(resp))), &policy));
+        black_box(decide(input(&spec, Some(&d.status), now, Event::Paid(Ok(resp))), &policy));
     }
     let secs = started.elapsed().as_secs_f64();
     println!("engine: {:.0} decisions/s ({n} payments of 10 orders, 2 decisions each, {:.2} us/decision)", 2.0 * n as f64 / secs, secs * 1e6 / (2.0 * n as f64));

@@ -45,7 +45,8 @@ pub fn merge(
                 type_: d.type_.to_string(),
                 status,
                 reason: d.reason,
-                message: d.message,
+                // The API requires a string; an empty one would be sent as null.
+                message: if d.message.is_empty() { "-".into() } else { d.message },
                 observed_generation: Some(generation),
                 last_transition_time,
             }
