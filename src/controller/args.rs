@@ -17,7 +17,7 @@ pub struct RunArgs {
     #[arg(long, env = "DEALPAY_SELECTOR")]
     pub selector: Option<String>,
     /// DealPayments reconciled at once.
-    #[arg(long, env = "DEALPAY_CONCURRENCY", default_value_t = 16)]
+    #[arg(long, env = "DEALPAY_CONCURRENCY", default_value_t = 64)]
     pub concurrency: u16,
     /// Address of the metrics, /healthz and /readyz server.
     #[arg(long, env = "DEALPAY_METRICS_ADDR", default_value = "0.0.0.0:8080")]

@@ -6,8 +6,8 @@ pub enum Error {
     /// A Kubernetes API call failed.
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
-    /// Another writer changed the DealPayment first; the write-ahead record was not stored, so nothing was paid.
-    #[error("status changed concurrently; PayDeals was not called")]
+    /// The DealPayment changed since it was read; nothing was written and nothing was paid.
+    #[error("the DealPayment changed since it was read; nothing was written or paid")]
     Conflict,
     /// The object has no namespace or name.
     #[error("object without namespace or name")]

@@ -35,6 +35,12 @@ pub struct Context {
     pub leader: watch::Receiver<bool>,
 }
 
+/// Whether a decision rests on what was read or on the answer of a call this reconcile made.
+enum EventKind {
+    Observed,
+    Answered,
+}
+
 /// Engine steps one reconcile may take before yielding (a step is one API call at most).
 const MAX_STEPS: usize = 8;
 
@@ -43,7 +49,8 @@ fn short(msg: &str) -> String {
     msg.chars().take(1000).collect()
 }
 
-async fn publish(ctx: &Context, dp: &DealPayment, type_: NoteType, reason: &str, note: &str) {
+/// Publishes an Event without holding up the payment: the write happens in its own task.
+fn publish(ctx: &Context, dp: &DealPayment, type_: NoteType, reason: &str, note: &str) {
     let ev = KubeEvent {
         type_: match type_ {
             NoteType::Normal => EventType::Normal,
@@ -54,9 +61,12 @@ async fn publish(ctx: &Context, dp: &DealPayment, type_: NoteType, reason: &str,
         action: "Pay".into(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&ev, &dp.object_ref(&())).await {
-        tracing::warn!(error = %e, "could not publish event");
-    }
+    let (recorder, reference) = (ctx.recorder.clone(), dp.object_ref(&()));
+    tokio::spawn(async move {
+        if let Err(e) = recorder.publish(&ev, &reference).await {
+            tracing::warn!(error = %e, "could not publish event");
+        }
+    });
 }
 
 fn is_leader(ctx: &Context) -> bool {
@@ -88,6 +98,11 @@ async fn step_all(dp: &DealPayment, ctx: &Context) -> Result<KubeAction, Error> 
     let mut rv = dp.resource_version();
     let mut event = Event::Observe;
     for _ in 0..MAX_STEPS {
+        let event_kind = if matches!(event, Event::Observe) {
+            EventKind::Observed
+        } else {
+            EventKind::Answered
+        };
         // A call's answer is always folded in and stored; only new work needs the Lease.
         if !is_leader(ctx) && matches!(event, Event::Observe) {
             return Ok(KubeAction::requeue(Duration::from_secs(5)));
@@ -106,12 +121,19 @@ async fn step_all(dp: &DealPayment, ctx: &Context) -> Result<KubeAction, Error> 
             &ctx.policy,
         );
         let changed = stored.as_ref() != Some(&d.status);
+        // A decision on what we read may rest on a stale cache: guard its write with the version read.
+        // A decision that folds in a call's answer records a fact and must land whatever changed meanwhile.
+        let guard = if matches!(event_kind, EventKind::Observed) {
+            rv.clone()
+        } else {
+            None
+        };
         if let Action::Pay { attempt, request } = &d.action {
             // Write-ahead: the attempt is stored, guarded by the version we decided on, before any call.
             rv = Some(status::apply(&api, &name, &d.status, rv.as_deref()).await?);
             stored = Some(d.status.clone());
             for n in &d.notes {
-                publish(ctx, dp, n.type_, &n.reason, &n.message).await;
+                publish(ctx, dp, n.type_, &n.reason, &n.message);
             }
             if !is_leader(ctx) {
                 // Lost the Lease after recording: the next leader resolves the attempt by lookup.
@@ -145,11 +167,11 @@ async fn step_all(dp: &DealPayment, ctx: &Context) -> Result<KubeAction, Error> 
             continue;
         }
         if changed {
-            rv = Some(status::apply(&api, &name, &d.status, None).await?);
+            rv = Some(status::apply(&api, &name, &d.status, guard.as_deref()).await?);
             stored = Some(d.status.clone());
         }
         for n in &d.notes {
-            publish(ctx, dp, n.type_, &n.reason, &n.message).await;
+            publish(ctx, dp, n.type_, &n.reason, &n.message);
         }
         match d.action {
             Action::Pay { .. } => unreachable!("handled above"),
@@ -188,9 +210,15 @@ async fn step_all(dp: &DealPayment, ctx: &Context) -> Result<KubeAction, Error> 
 
 /// Kubernetes errors retry after a short pause; Tencent errors never reach here (the engine folds them).
 pub fn error_policy(_dp: Arc<DealPayment>, err: &Error, _ctx: Arc<Context>) -> KubeAction {
-    tracing::warn!(category = err.category(), "reconcile failed: {err}");
     match err {
-        Error::Conflict => KubeAction::requeue(Duration::from_millis(200)),
-        _ => KubeAction::requeue(Duration::from_secs(5)),
+        // Expected while the cache catches up with our own writes; the watch brings the new version.
+        Error::Conflict => {
+            tracing::debug!("status changed since it was read; deciding again");
+            KubeAction::requeue(Duration::from_millis(500))
+        }
+        _ => {
+            tracing::warn!(category = err.category(), "reconcile failed: {err}");
+            KubeAction::requeue(Duration::from_secs(5))
+        }
     }
 }

@@ -101,7 +101,7 @@ async fn payment_becomes_ready_with_what_the_api_paid() {
         m.contains("dealpay_dealpayments{ready=\"True\",reason=\"Paid\"} 1"),
         "{m}"
     );
-    assert!(m.contains("dealpay_leader 1"), "{m}");
+    assert!(m.lines().any(|l| l == "dealpay_leader 1"), "{m}");
 
     let log = std::fs::read_to_string(&op.log).unwrap();
     assert!(
@@ -315,7 +315,7 @@ async fn two_replicas_with_leader_election_charge_once() {
     );
     let leaders = [a.scrape().await, b.scrape().await]
         .iter()
-        .filter(|m| m.contains("dealpay_leader 1"))
+        .filter(|m| m.lines().any(|l| l == "dealpay_leader 1"))
         .count();
     assert_eq!(leaders, 1, "exactly one replica leads");
     a.kill().await;
@@ -367,8 +367,9 @@ async fn two_hundred_payments_at_once_stay_under_the_rate_limit() {
         .as_u64()
         .unwrap_or(0);
     println!(
-        "e2e load: 200 DealPayments Ready in {secs:.1} s ({:.1} payments/s; {calls} PayDeals calls; {limited} RequestLimitExceeded)",
-        200.0 / secs
+        "e2e load: 200 DealPayments Ready in {secs:.1} s ({:.1} payments/s; {calls} PayDeals calls; {limited} RequestLimitExceeded; operator peak RSS {} KiB)",
+        200.0 / secs,
+        op.peak_rss_kib()
     );
     assert_eq!(limited, 0, "{stats}");
     let charges = sb.charges().await;
