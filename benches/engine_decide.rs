@@ -10,10 +10,18 @@ use dealpay_operator::tencent::models::{PayDealsResponse, ResourceIds};
 use dealpay_operator::tencent::sign::{SignInput, sign};
 
 fn main() {
-    let spec = DealPaymentSpec { order_ids: (0..10).map(|i| format!("2026112800000000{i:04}")).collect(), ..Default::default() };
+    let spec = DealPaymentSpec {
+        order_ids: (0..10).map(|i| format!("2026112800000000{i:04}")).collect(),
+        ..Default::default()
+    };
     let policy = Policy::default();
     let now: jiff::Timestamp = "2026-11-28T10:00:00Z".parse().unwrap();
-    fn input<'a>(spec: &'a DealPaymentSpec, status: Option<&'a DealPaymentStatus>, now: jiff::Timestamp, event: Event) -> Input<'a> {
+    fn input<'a>(
+        spec: &'a DealPaymentSpec,
+        status: Option<&'a DealPaymentStatus>,
+        now: jiff::Timestamp,
+        event: Event,
+    ) -> Input<'a> {
         Input {
             spec,
             status,
@@ -21,7 +29,9 @@ fn main() {
             now,
             jitter: 0.5,
             attempt_id: "a".into(),
-            credentials: CredentialsState::Available { version: "1".into() },
+            credentials: CredentialsState::Available {
+                version: "1".into(),
+            },
             event,
         }
     }
@@ -31,22 +41,49 @@ fn main() {
         let d = decide(input(&spec, None, now, Event::Observe), &policy);
         let resp = PayDealsResponse {
             order_ids: spec.order_ids.clone(),
-            resource_ids: ResourceIds { all: vec!["ins-1".into()], ..Default::default() },
+            resource_ids: ResourceIds {
+                all: vec!["ins-1".into()],
+                ..Default::default()
+            },
             big_deal_ids: vec![],
             request_id: "r".into(),
         };
-        black_box(decide(input(&spec, Some(&d.status), now, Event::Paid(Ok(resp))), &policy));
+        black_box(decide(
+            input(&spec, Some(&d.status), now, Event::Paid(Ok(resp))),
+            &policy,
+        ));
     }
     let secs = started.elapsed().as_secs_f64();
-    println!("engine: {:.0} decisions/s ({n} payments of 10 orders, 2 decisions each, {:.2} us/decision)", 2.0 * n as f64 / secs, secs * 1e6 / (2.0 * n as f64));
+    println!(
+        "engine: {:.0} decisions/s ({n} payments of 10 orders, 2 decisions each, {:.2} us/decision)",
+        2.0 * n as f64 / secs,
+        secs * 1e6 / (2.0 * n as f64)
+    );
 
-    let creds = Credentials::new("AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE", "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE", None);
+    let creds = Credentials::new(
+        "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE",
+        "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE",
+        None,
+    );
     let body = br#"{"OrderIds": ["20190225000000000001"], "AutoVoucher": 0}"#;
     let started = Instant::now();
     let m = 200_000;
     for i in 0..m {
-        black_box(sign(&creds, &SignInput { service: "billing", host: "billing.intl.tencentcloudapi.com", content_type: "application/json", timestamp: 1551113065 + i, body }));
+        black_box(sign(
+            &creds,
+            &SignInput {
+                service: "billing",
+                host: "billing.intl.tencentcloudapi.com",
+                content_type: "application/json",
+                timestamp: 1551113065 + i,
+                body,
+            },
+        ));
     }
     let secs = started.elapsed().as_secs_f64();
-    println!("tc3 signer: {:.0} signatures/s ({:.2} us each)", m as f64 / secs, secs * 1e6 / m as f64);
+    println!(
+        "tc3 signer: {:.0} signatures/s ({:.2} us each)",
+        m as f64 / secs,
+        secs * 1e6 / m as f64
+    );
 }

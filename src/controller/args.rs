@@ -60,14 +60,15 @@ impl RunArgs {
     /// The engine's backoff policy these flags describe.
     pub fn policy(&self) -> crate::engine::Policy {
         let secs = |s: f64| std::time::Duration::from_secs_f64(s.max(0.01));
-        let mut p = crate::engine::Policy::default();
-        p.needs_human = crate::engine::Curve {
-            base: secs(self.needs_human_backoff_base),
-            cap: secs(
-                self.needs_human_backoff_max
-                    .max(self.needs_human_backoff_base),
-            ),
-        };
-        p
+        crate::engine::Policy {
+            needs_human: crate::engine::Curve {
+                base: secs(self.needs_human_backoff_base),
+                cap: secs(
+                    self.needs_human_backoff_max
+                        .max(self.needs_human_backoff_base),
+                ),
+            },
+            ..crate::engine::Policy::default()
+        }
     }
 }

@@ -46,7 +46,11 @@ pub fn merge(
                 status,
                 reason: d.reason,
                 // The API requires a string; an empty one would be sent as null.
-                message: if d.message.is_empty() { "-".into() } else { d.message },
+                message: if d.message.is_empty() {
+                    "-".into()
+                } else {
+                    d.message
+                },
                 observed_generation: Some(generation),
                 last_transition_time,
             }
