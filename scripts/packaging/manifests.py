@@ -13,7 +13,8 @@ Subcommands (each prints what it found and exits non-zero on a failed check):
       RENDERED holds no CustomResourceDefinition.
   deployment RENDERED --src SRC [--replicas N]
       the Deployment runs `dealpay run` with leader election, probes, restricted security, ...,
-      and every DEALPAY_* variable it sets is read by a flag in SRC (drift between chart and binary)
+      and every DEALPAY_* variable it sets is read by a flag in SRC (drift between chart and binary);
+      with --defaults, the chart's default values equal the flags' defaults (but intended overrides)
   kinds RENDERED EXPECTED
       the multiset of kinds in RENDERED is exactly EXPECTED (comma-separated, Kind or Kind*N).
   rbac RENDERED MODE
@@ -140,6 +141,32 @@ def env_vars_in_source(src):
     return found
 
 
+# Chart defaults that differ from the binary's on purpose.
+INTENTIONAL_DEFAULT_OVERRIDES = {
+    "DEALPAY_LOG_FORMAT": "json logs in a cluster",
+    "DEALPAY_LEASE_NAME": "the release's full name, so that two releases never share a Lease",
+}
+
+
+def flag_defaults_in_source(src):
+    """env var -> default written in the clap attribute (default_value_t = X or default_value = "X")."""
+    out = {}
+    attr = re.compile(r'#\[arg\(([^\]]*?env\s*=\s*"(DEALPAY_[A-Z0-9_]+)"[^\]]*?)\)\]', re.S)
+    for path in pathlib.Path(src).rglob("*.rs"):
+        for body, name in attr.findall(path.read_text(encoding="utf-8")):
+            m = re.search(r'default_value_t\s*=\s*([^,)\s]+)', body) or re.search(r'default_value\s*=\s*"([^"]*)"', body)
+            if m:
+                out[name] = m.group(1)
+    return out
+
+
+def same_value(chart, binary):
+    try:
+        return float(chart) == float(binary)
+    except ValueError:
+        return chart.lower() == binary.lower()
+
+
 def env_of(container):
     return {e["name"]: e for e in container.get("env", [])}
 
@@ -200,6 +227,13 @@ def cmd_deployment(a):
         want(any(ca.startswith(m["mountPath"] + "/") and m.get("readOnly") for m in mounts),
              "DEALPAY_CA_FILE lies in a read-only mount")
     known = env_vars_in_source(a.src)
+    if a.defaults:
+        defaults = flag_defaults_in_source(a.src)
+        for name, e in env.items():
+            if "value" not in e or name not in defaults or name in INTENTIONAL_DEFAULT_OVERRIDES:
+                continue
+            want(same_value(e["value"], defaults[name]),
+                 f"chart default {name}={e['value']!r} differs from the binary's default {defaults[name]!r}")
     unknown = [n for n in env if n.startswith("DEALPAY_") and n not in known]
     want(not unknown, f"DEALPAY_ variables that no flag in {a.src} reads: {unknown}")
     labels = d["metadata"].get("labels", {})
@@ -306,6 +340,8 @@ def main():
     s.add_argument("rendered")
     s.add_argument("--replicas", type=int, default=1)
     s.add_argument("--src", required=True, help="the operator's src/ (its clap flags name the env vars)")
+    s.add_argument("--defaults", action="store_true",
+                   help="the default values: every value the chart sets equals the flag's own default")
     s.set_defaults(fn=cmd_deployment)
     s = sub.add_parser("kinds")
     s.add_argument("rendered")
