@@ -86,6 +86,10 @@ fn pay_request(ctx: &Ctx<'_>, kind: IdKind, ids: &[String]) -> PayDealsRequest {
 }
 
 /// Picks the action; gates run in order, the first that holds wins.
+///
+/// A pre-payment check (a spending cap against `RealTotalCost`, a dry run proving the orders payable) slots
+/// in as one more gate just before the attempt is recorded: an `Action::Check` whose answer comes back as
+/// an event, folded like a lookup.
 fn choose(ctx: &mut Ctx<'_>) -> (Action, Summary) {
     // An attempt recorded without an outcome: the process died or the answer was lost.
     if let Some(a) = ctx.st.in_flight.take() {

@@ -290,6 +290,19 @@ impl Operator {
         lease: &str,
         log: PathBuf,
     ) -> Self {
+        Self::start_with(c, sandbox, ns, lease, log, &[], &[]).await
+    }
+
+    /// Starts with extra flags and environment variables.
+    pub async fn start_with(
+        c: &Cluster,
+        sandbox: &SandboxProc,
+        ns: &str,
+        lease: &str,
+        log: PathBuf,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Self {
         let port = free_port();
         let file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_dealpay"))
@@ -319,9 +332,11 @@ impl Operator {
                 "--needs-human-backoff-max",
                 "2",
             ])
+            .args(extra)
             .env("KUBECONFIG", &c.operator_kubeconfig)
             .env_remove("TENCENTCLOUD_SECRET_ID")
             .env_remove("TENCENTCLOUD_SECRET_KEY")
+            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(file)
             .kill_on_drop(true)
@@ -371,6 +386,17 @@ impl Operator {
             .text()
             .await
             .unwrap()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit code.
+    pub async fn terminate(mut self) -> Option<i32> {
+        let pid = self.child.id().expect("running").to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait()).await;
+        status.ok().and_then(|s| s.ok()).and_then(|s| s.code())
     }
 
     pub async fn kill(mut self) {

@@ -420,3 +420,120 @@ async fn secrets_of_other_namespaces_cannot_be_used_and_never_leak() {
     op.kill().await;
     sb.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_credentials_only_in_allowed_namespaces() {
+    let Some(c) = cluster() else { return };
+    let client = admin_client(c).await;
+    let allowed = namespace(&client, "e2e-platform").await;
+    let other = namespace(&client, "e2e-other").await;
+    let sb = SandboxProc::start(&[]).await;
+    let both = format!("{allowed},{other}");
+    let op = Operator::start_with(
+        c,
+        &sb,
+        &both,
+        &format!("lease-{allowed}"),
+        log_dir().join(format!("{allowed}.log")),
+        &["--default-credentials-namespaces", &allowed],
+        &[
+            ("TENCENTCLOUD_SECRET_ID", DEMO_ID),
+            ("TENCENTCLOUD_SECRET_KEY", DEMO_KEY),
+        ],
+    )
+    .await;
+    let orders = sb.add_orders("4700000000000", 2).await;
+    payment(&client, &allowed, "platform", &orders[..1], None).await;
+    payment(&client, &other, "sneaky", &orders[1..], None).await;
+    wait_ready(&client, &allowed, "platform", "True", "Paid", 60).await;
+    let dp = wait_ready(
+        &client,
+        &other,
+        "sneaky",
+        "False",
+        "CredentialsNotAllowed",
+        60,
+    )
+    .await;
+    let stalled = dp
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Stalled")
+        .unwrap();
+    assert_eq!(stalled.status, "True");
+    let charges = sb.charges().await;
+    assert_eq!(charges.get(&orders[0]), Some(&1));
+    assert_eq!(charges.get(&orders[1]), None);
+    op.kill().await;
+    sb.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_and_records_calls_in_flight() {
+    let Some(c) = cluster() else { return };
+    let client = admin_client(c).await;
+    let ns = namespace(&client, "e2e-term").await;
+    let sb = SandboxProc::start(&[]).await;
+    let op = Operator::start(
+        c,
+        &sb,
+        &ns,
+        &format!("lease-{ns}"),
+        log_dir().join(format!("{ns}.log")),
+    )
+    .await;
+    // Each PayDeals answer takes 2 s: SIGTERM arrives while calls are in flight.
+    sb.admin(
+        Method::POST,
+        "/faults",
+        Some(json!({"kind": "latency", "ms": 2000, "action": "PayDeals"})),
+    )
+    .await;
+    let orders = sb.add_orders("4800000000000", 5).await;
+    secret(&client, &ns, "creds", DEMO_ID, DEMO_KEY).await;
+    for (i, o) in orders.iter().enumerate() {
+        payment(
+            &client,
+            &ns,
+            &format!("p{i}"),
+            std::slice::from_ref(o),
+            Some("creds"),
+        )
+        .await;
+    }
+    let start = Instant::now();
+    while sb.admin(Method::GET, "/stats", None).await["actions"]["PayDeals"]["requests"]
+        .as_u64()
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no PayDeals call"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(op.terminate().await, Some(0), "clean exit on SIGTERM");
+    let charges = sb.charges().await;
+    assert!(!charges.is_empty(), "calls were in flight");
+    let api = Api::<dealpay_operator::api::DealPayment>::namespaced(client.clone(), &ns);
+    for dp in api.list(&ListParams::default()).await.unwrap() {
+        let st = dp.status.clone().unwrap_or_default();
+        assert!(
+            st.in_flight.is_none(),
+            "{:?}: a call was left unrecorded",
+            dp.metadata.name
+        );
+        for id in &dp.spec.order_ids {
+            let charged = charges.contains_key(id);
+            assert_eq!(
+                st.order_ids.contains(id),
+                charged,
+                "{id}: status and ledger agree"
+            );
+        }
+    }
+    sb.stop().await;
+}
