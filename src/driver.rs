@@ -1,34 +1,64 @@
-//! Carries out the engine's API actions: one PayDeals call, or the DescribeDealsByCond lookups.
+//! The impure half both shells share: deciding with the real clock, and carrying out API actions.
 
-use crate::api::IdKind;
-use crate::engine::{Event, LookupAnswer};
-use crate::tencent::models::{DescribeDealsRequest, MAX_DEALS_LIMIT, PayDealsRequest, status};
+use jiff::Timestamp;
+
+use crate::api::{DealPaymentSpec, DealPaymentStatus, IdKind};
+use crate::engine::{
+    Action, CredentialsState, Decision, Event, Input, LookupAnswer, Policy, decide,
+};
+use crate::tencent::models::{DescribeDealsRequest, MAX_DEALS_LIMIT, status};
 use crate::tencent::{CallError, Client, Credentials};
 
-/// Calls PayDeals once; the caller has already persisted the attempt.
-pub async fn pay(
+/// Asks the engine with the current time, fresh jitter and a fresh attempt id.
+pub fn decide_now(
+    spec: &DealPaymentSpec,
+    status: Option<&DealPaymentStatus>,
+    generation: i64,
+    credentials: &CredentialsState,
+    event: Event,
+    policy: &Policy,
+) -> Decision {
+    decide(
+        Input {
+            spec,
+            status,
+            generation,
+            now: Timestamp::now(),
+            jitter: fastrand::f64(),
+            attempt_id: uuid::Uuid::new_v4().to_string(),
+            credentials: credentials.clone(),
+            event,
+        },
+        policy,
+    )
+}
+
+/// Carries out `Pay` (one PayDeals call: the caller has persisted the attempt) or `LookUp`; None for
+/// actions that call nothing.
+pub async fn perform(
     client: &Client,
     creds: &Credentials,
     region: Option<&str>,
-    request: &PayDealsRequest,
-) -> Event {
-    Event::Paid(client.pay_deals(creds, region, request).await)
+    action: &Action,
+) -> Option<Event> {
+    match action {
+        Action::Pay { request, .. } => {
+            Some(Event::Paid(client.pay_deals(creds, region, request).await))
+        }
+        Action::LookUp {
+            kind,
+            ids,
+            start_time,
+            end_time,
+        } => Some(Event::LookedUp(
+            look_up(client, creds, region, *kind, ids, start_time, end_time).await,
+        )),
+        Action::RequeueAfter(_) | Action::AwaitChange { .. } | Action::Done => None,
+    }
 }
 
 /// Looks every id up with `StatusSet` (every status), paging until all deals are read.
-pub async fn look_up(
-    client: &Client,
-    creds: &Credentials,
-    region: Option<&str>,
-    kind: IdKind,
-    ids: &[String],
-    start_time: &str,
-    end_time: &str,
-) -> Event {
-    Event::LookedUp(look_up_all(client, creds, region, kind, ids, start_time, end_time).await)
-}
-
-async fn look_up_all(
+async fn look_up(
     client: &Client,
     creds: &Credentials,
     region: Option<&str>,

@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use serde::Deserialize;
@@ -12,8 +11,9 @@ use tokio::time::Instant;
 
 use crate::api::{DealPayment, validate_spec};
 use crate::cli::ApiArgs;
+use crate::driver::{decide_now, perform};
 use crate::engine::conditions::{STALLED, is_true};
-use crate::engine::{Action, CredentialsState, Event, Input, Policy, decide};
+use crate::engine::{Action, CredentialsState, Event, Policy};
 use crate::sandbox::{DEMO_SECRET_ID, DEMO_SECRET_KEY, Sandbox, SandboxConfig};
 use crate::tencent::{Client, Credentials};
 
@@ -221,17 +221,12 @@ pub async fn drive(
     let region = dp.spec.region.clone();
     let mut event = Event::Observe;
     loop {
-        let d = decide(
-            Input {
-                spec: &dp.spec,
-                status: dp.status.as_ref(),
-                generation,
-                now: Timestamp::now(),
-                jitter: fastrand::f64(),
-                attempt_id: uuid::Uuid::new_v4().to_string(),
-                credentials: credentials.clone(),
-                event,
-            },
+        let d = decide_now(
+            &dp.spec,
+            dp.status.as_ref(),
+            generation,
+            &credentials,
+            event,
             policy,
         );
         for n in &d.notes {
@@ -257,47 +252,27 @@ pub async fn drive(
                 Event::Observe
             }
             // In memory, the status is "persisted" as soon as it is assigned above.
-            Action::Pay { request, .. } => {
-                crate::driver::pay(client, creds, region.as_deref(), &request).await
-            }
-            Action::LookUp {
-                kind,
-                ids,
-                start_time,
-                end_time,
-            } => {
-                crate::driver::look_up(
-                    client,
-                    creds,
-                    region.as_deref(),
-                    kind,
-                    &ids,
-                    &start_time,
-                    &end_time,
-                )
+            ref action => perform(client, creds, region.as_deref(), action)
                 .await
-            }
+                .unwrap_or(Event::Observe),
         };
         if Instant::now() > deadline {
             // Fold the last answer in so the printed status is true, then stop.
-            let d = decide(
-                Input {
-                    spec: &dp.spec,
-                    status: dp.status.as_ref(),
-                    generation,
-                    now: Timestamp::now(),
-                    jitter: 0.0,
-                    attempt_id: String::new(),
-                    credentials: credentials.clone(),
-                    event,
-                },
+            let d = decide_now(
+                &dp.spec,
+                dp.status.as_ref(),
+                generation,
+                &credentials,
+                event,
                 policy,
             );
             let done = d.action == Action::Done;
+            let started_next = matches!(d.action, Action::Pay { .. });
             dp.status = Some(d.status);
-            if let Some(s) = dp.status.as_mut().filter(|_| !done) {
-                // The would-be next attempt was not made.
+            if let Some(s) = dp.status.as_mut().filter(|_| started_next) {
+                // The next attempt the engine asked for is not made.
                 s.in_flight = None;
+                s.attempts = s.attempts.saturating_sub(1);
             }
             return if done {
                 Outcome::Ready

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jiff::Timestamp;
 use kube::runtime::controller::Action as KubeAction;
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
 use kube::{Api, Resource, ResourceExt};
@@ -14,7 +13,8 @@ use super::error::Error;
 use super::metrics::{Metrics, PaymentLabels, ResultLabels};
 use super::status;
 use crate::api::DealPayment;
-use crate::engine::{Action, Event, Input, NoteType, Policy, decide};
+use crate::driver::{decide_now, perform};
+use crate::engine::{Action, Event, NoteType, Policy};
 use crate::tencent::Client as TencentClient;
 
 /// Shared by every reconcile.
@@ -107,17 +107,13 @@ async fn step_all(dp: &DealPayment, ctx: &Context) -> Result<KubeAction, Error> 
         if !is_leader(ctx) && matches!(event, Event::Observe) {
             return Ok(KubeAction::requeue(Duration::from_secs(5)));
         }
-        let d = decide(
-            Input {
-                spec: &dp.spec,
-                status: stored.as_ref(),
-                generation: dp.metadata.generation.unwrap_or(1),
-                now: Timestamp::now(),
-                jitter: fastrand::f64(),
-                attempt_id: uuid::Uuid::new_v4().to_string(),
-                credentials: credentials.clone(),
-                event,
-            },
+        let generation = dp.metadata.generation.unwrap_or(1);
+        let d = decide_now(
+            &dp.spec,
+            stored.as_ref(),
+            generation,
+            &credentials,
+            event,
             &ctx.policy,
         );
         let changed = stored.as_ref() != Some(&d.status);
@@ -128,7 +124,7 @@ async fn step_all(dp: &DealPayment, ctx: &Context) -> Result<KubeAction, Error> 
         } else {
             None
         };
-        if let Action::Pay { attempt, request } = &d.action {
+        if let Action::Pay { attempt, .. } = &d.action {
             // Write-ahead: the attempt is stored, guarded by the version we decided on, before any call.
             rv = Some(status::apply(&api, &name, &d.status, rv.as_deref()).await?);
             stored = Some(d.status.clone());
@@ -144,7 +140,9 @@ async fn step_all(dp: &DealPayment, ctx: &Context) -> Result<KubeAction, Error> 
                 return Ok(KubeAction::requeue(Duration::from_secs(5)));
             };
             tracing::info!(attempt = %attempt.id, ids = ?attempt.ids, "calling PayDeals");
-            event = crate::driver::pay(&ctx.tencent, creds, region.as_deref(), request).await;
+            event = perform(&ctx.tencent, creds, region.as_deref(), &d.action)
+                .await
+                .unwrap_or(Event::Observe);
             if let Event::Paid(r) = &event {
                 let labels = match r {
                     Ok(resp) => {
@@ -175,26 +173,14 @@ async fn step_all(dp: &DealPayment, ctx: &Context) -> Result<KubeAction, Error> 
         }
         match d.action {
             Action::Pay { .. } => unreachable!("handled above"),
-            Action::LookUp {
-                kind,
-                ids,
-                start_time,
-                end_time,
-            } => {
+            Action::LookUp { ref ids, .. } => {
                 let Some(creds) = creds.as_ref() else {
                     return Ok(KubeAction::requeue(Duration::from_secs(5)));
                 };
                 tracing::info!(?ids, "looking up orders with DescribeDealsByCond");
-                event = crate::driver::look_up(
-                    &ctx.tencent,
-                    creds,
-                    region.as_deref(),
-                    kind,
-                    &ids,
-                    &start_time,
-                    &end_time,
-                )
-                .await;
+                event = perform(&ctx.tencent, creds, region.as_deref(), &d.action)
+                    .await
+                    .unwrap_or(Event::Observe);
             }
             Action::RequeueAfter(d) => {
                 return Ok(KubeAction::requeue(d.max(Duration::from_millis(50))));

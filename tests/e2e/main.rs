@@ -18,6 +18,57 @@ fn log_dir() -> std::path::PathBuf {
     d
 }
 
+/// A namespace, a sandbox and one operator watching that namespace.
+struct Scenario {
+    c: &'static Cluster,
+    client: kube::Client,
+    ns: String,
+    sb: SandboxProc,
+    op: Operator,
+}
+
+async fn scenario(prefix: &str) -> Option<Scenario> {
+    let c = cluster()?;
+    let client = admin_client(c).await;
+    let ns = namespace(&client, prefix).await;
+    let sb = SandboxProc::start(&[]).await;
+    let op = Operator::start(
+        c,
+        &sb,
+        &ns,
+        &format!("lease-{ns}"),
+        log_dir().join(format!("{ns}.log")),
+    )
+    .await;
+    Some(Scenario {
+        c,
+        client,
+        ns,
+        sb,
+        op,
+    })
+}
+
+/// One DealPayment `p<i>` per order, paying with Secret `creds`.
+async fn pay_each(client: &kube::Client, ns: &str, orders: &[String]) {
+    for (i, o) in orders.iter().enumerate() {
+        payment(
+            client,
+            ns,
+            &format!("p{i}"),
+            std::slice::from_ref(o),
+            Some("creds"),
+        )
+        .await;
+    }
+}
+
+async fn wait_all_paid(client: &kube::Client, ns: &str, n: usize, secs: u64) {
+    for i in 0..n {
+        wait_ready(client, ns, &format!("p{i}"), "True", "Paid", secs).await;
+    }
+}
+
 async fn events(client: &kube::Client, ns: &str) -> Vec<Event> {
     Api::<Event>::namespaced(client.clone(), ns)
         .list(&ListParams::default())
@@ -28,18 +79,16 @@ async fn events(client: &kube::Client, ns: &str) -> Vec<Event> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payment_becomes_ready_with_what_the_api_paid() {
-    let Some(c) = cluster() else { return };
-    let client = admin_client(c).await;
-    let ns = namespace(&client, "e2e-happy").await;
-    let sb = SandboxProc::start(&[]).await;
-    let op = Operator::start(
+    let Some(Scenario {
         c,
-        &sb,
-        &ns,
-        &format!("lease-{ns}"),
-        log_dir().join(format!("{ns}.log")),
-    )
-    .await;
+        client,
+        ns,
+        sb,
+        op,
+    }) = scenario("e2e-happy").await
+    else {
+        return;
+    };
     let orders = sb.add_orders("4100000000000", 2).await;
     secret(&client, &ns, "creds", DEMO_ID, DEMO_KEY).await;
     payment(&client, &ns, "web", &orders, Some("creds")).await;
@@ -118,18 +167,16 @@ async fn payment_becomes_ready_with_what_the_api_paid() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_cause_is_explained_and_fixing_it_leads_to_ready() {
-    let Some(c) = cluster() else { return };
-    let client = admin_client(c).await;
-    let ns = namespace(&client, "e2e-fix").await;
-    let sb = SandboxProc::start(&[]).await;
-    let op = Operator::start(
-        c,
-        &sb,
-        &ns,
-        &format!("lease-{ns}"),
-        log_dir().join(format!("{ns}.log")),
-    )
-    .await;
+    let Some(Scenario {
+        c: _,
+        client,
+        ns,
+        sb,
+        op,
+    }) = scenario("e2e-fix").await
+    else {
+        return;
+    };
     let o = sb.add_orders("4200000000000", 3).await;
     secret(&client, &ns, "good", DEMO_ID, DEMO_KEY).await;
     secret(&client, &ns, "wrong", DEMO_ID, "not-the-key-31337").await;
@@ -248,16 +295,7 @@ async fn operator_killed_mid_payment_never_charges_twice() {
     .await;
     let orders = sb.add_orders("4300000000000", 10).await;
     secret(&client, &ns, "creds", DEMO_ID, DEMO_KEY).await;
-    for (i, o) in orders.iter().enumerate() {
-        payment(
-            &client,
-            &ns,
-            &format!("p{i}"),
-            std::slice::from_ref(o),
-            Some("creds"),
-        )
-        .await;
-    }
+    pay_each(&client, &ns, &orders).await;
     // Wait until charges happened (the ledger is the event), then kill hard.
     let start = Instant::now();
     while sb.charges().await.len() < 3 {
@@ -267,9 +305,7 @@ async fn operator_killed_mid_payment_never_charges_twice() {
     op.kill().await;
     sb.admin(Method::DELETE, "/faults", None).await;
     let op = Operator::start(c, &sb, &ns, &lease, log_dir().join(format!("{ns}-2.log"))).await;
-    for i in 0..orders.len() {
-        wait_ready(&client, &ns, &format!("p{i}"), "True", "Paid", 90).await;
-    }
+    wait_all_paid(&client, &ns, orders.len(), 90).await;
     let charges = sb.charges().await;
     assert!(
         orders.iter().all(|id| charges.get(id) == Some(&1)),
@@ -295,19 +331,8 @@ async fn two_replicas_with_leader_election_charge_once() {
     let b = Operator::start(c, &sb, &ns, &lease, log_dir().join(format!("{ns}-b.log"))).await;
     let orders = sb.add_orders("4400000000000", 20).await;
     secret(&client, &ns, "creds", DEMO_ID, DEMO_KEY).await;
-    for (i, o) in orders.iter().enumerate() {
-        payment(
-            &client,
-            &ns,
-            &format!("p{i}"),
-            std::slice::from_ref(o),
-            Some("creds"),
-        )
-        .await;
-    }
-    for i in 0..orders.len() {
-        wait_ready(&client, &ns, &format!("p{i}"), "True", "Paid", 90).await;
-    }
+    pay_each(&client, &ns, &orders).await;
+    wait_all_paid(&client, &ns, orders.len(), 90).await;
     let charges = sb.charges().await;
     assert!(
         orders.iter().all(|id| charges.get(id) == Some(&1)),
@@ -325,18 +350,16 @@ async fn two_replicas_with_leader_election_charge_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_payments_at_once_stay_under_the_rate_limit() {
-    let Some(c) = cluster() else { return };
-    let client = admin_client(c).await;
-    let ns = namespace(&client, "e2e-load").await;
-    let sb = SandboxProc::start(&[]).await;
-    let op = Operator::start(
-        c,
-        &sb,
-        &ns,
-        &format!("lease-{ns}"),
-        log_dir().join(format!("{ns}.log")),
-    )
-    .await;
+    let Some(Scenario {
+        c: _,
+        client,
+        ns,
+        sb,
+        op,
+    }) = scenario("e2e-load").await
+    else {
+        return;
+    };
     let orders = sb.add_orders("4500000000000", 200).await;
     secret(&client, &ns, "creds", DEMO_ID, DEMO_KEY).await;
     let started = Instant::now();
@@ -354,9 +377,7 @@ async fn two_hundred_payments_at_once_stay_under_the_rate_limit() {
         }
     }))
     .await;
-    for i in 0..orders.len() {
-        wait_ready(&client, &ns, &format!("p{i}"), "True", "Paid", 180).await;
-    }
+    wait_all_paid(&client, &ns, orders.len(), 180).await;
     let secs = started.elapsed().as_secs_f64();
     let stats = sb.admin(Method::GET, "/stats", None).await;
     let limited: u64 = ["PayDeals", "DescribeDealsByCond"]
@@ -472,18 +493,16 @@ async fn default_credentials_only_in_allowed_namespaces() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_and_records_calls_in_flight() {
-    let Some(c) = cluster() else { return };
-    let client = admin_client(c).await;
-    let ns = namespace(&client, "e2e-term").await;
-    let sb = SandboxProc::start(&[]).await;
-    let op = Operator::start(
-        c,
-        &sb,
-        &ns,
-        &format!("lease-{ns}"),
-        log_dir().join(format!("{ns}.log")),
-    )
-    .await;
+    let Some(Scenario {
+        c: _,
+        client,
+        ns,
+        sb,
+        op,
+    }) = scenario("e2e-term").await
+    else {
+        return;
+    };
     // Each PayDeals answer takes 2 s: SIGTERM arrives while calls are in flight.
     sb.admin(
         Method::POST,
@@ -493,16 +512,7 @@ async fn sigterm_finishes_and_records_calls_in_flight() {
     .await;
     let orders = sb.add_orders("4800000000000", 5).await;
     secret(&client, &ns, "creds", DEMO_ID, DEMO_KEY).await;
-    for (i, o) in orders.iter().enumerate() {
-        payment(
-            &client,
-            &ns,
-            &format!("p{i}"),
-            std::slice::from_ref(o),
-            Some("creds"),
-        )
-        .await;
-    }
+    pay_each(&client, &ns, &orders).await;
     let start = Instant::now();
     while sb.admin(Method::GET, "/stats", None).await["actions"]["PayDeals"]["requests"]
         .as_u64()
