@@ -16,9 +16,12 @@ FROM ${RUST_IMAGE} AS builder
 ARG TARGET=x86_64-unknown-linux-gnu
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /src
+# crt-static: glibc linked in. getrandom_backend: the getrandom crates (0.3+) find getrandom(2)
+# with dlsym, which a static binary cannot do, and would fall back to /dev/urandom; this makes
+# them call getrandom(2) directly, so the binary needs no /dev at all.
 ENV CARGO_TERM_COLOR=never \
     CARGO_INCREMENTAL=0 \
-    RUSTFLAGS="-C target-feature=+crt-static"
+    RUSTFLAGS="-C target-feature=+crt-static --cfg getrandom_backend=\"linux_getrandom\""
 
 # rust-toolchain.toml is not copied: it pins the same 1.95 release the image ships, and its
 # rustfmt/clippy components are not needed to build. benches/ only because Cargo.toml names them.
