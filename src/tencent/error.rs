@@ -69,6 +69,8 @@ pub fn classify(code: &str) -> ErrorClass {
         | "LimitExceeded" => NeedsHuman,
         "RequestLimitExceeded" | "AuthFailure.SignatureExpire" => Transient,
         c if c.starts_with("RequestLimitExceeded.") => Transient,
+        // Any other authentication failure was refused before processing and needs new credentials.
+        c if c == "AuthFailure" || c.starts_with("AuthFailure.") => NeedsHuman,
         // Sub-codes of the parameter families are as wrong as their parents.
         c if c.starts_with("InvalidParameter.")
             || c.starts_with("InvalidParameterValue.")
@@ -212,6 +214,8 @@ mod tests {
             ("AuthFailure.InvalidSecretId", NeedsHuman),
             ("AuthFailure.TokenFailure", NeedsHuman),
             ("AuthFailure.MFAFailure", NeedsHuman),
+            ("AuthFailure.InvalidAuthorization", NeedsHuman),
+            ("AuthFailure.UnauthorizedOperation", NeedsHuman),
             ("LimitExceeded", NeedsHuman),
             ("RequestLimitExceeded", Transient),
             ("RequestLimitExceeded.UinLimitExceeded", Transient),
