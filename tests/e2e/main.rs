@@ -69,6 +69,25 @@ async fn wait_all_paid(client: &kube::Client, ns: &str, n: usize, secs: u64) {
     }
 }
 
+/// Waits, on a watch, for an Event with this reason and type in the namespace.
+async fn wait_event(client: &kube::Client, ns: &str, reason: &str, type_: &str) {
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+    let api = Api::<Event>::namespaced(client.clone(), ns);
+    let found = watcher(api, watcher::Config::default())
+        .applied_objects()
+        .any(|e| {
+            let hit = e.is_ok_and(|e| {
+                e.reason.as_deref() == Some(reason) && e.type_.as_deref() == Some(type_)
+            });
+            async move { hit }
+        });
+    let ok = tokio::time::timeout(Duration::from_secs(30), found)
+        .await
+        .unwrap_or(false);
+    assert!(ok, "no {type_} event {reason} in {ns}");
+}
+
 async fn events(client: &kube::Client, ns: &str) -> Vec<Event> {
     Api::<Event>::namespaced(client.clone(), ns)
         .list(&ListParams::default())
@@ -121,19 +140,9 @@ async fn payment_becomes_ready_with_what_the_api_paid() {
     let table = kubectl(c, &["get", "dp", "-n", &ns]);
     assert!(table.contains("Paid") && table.contains("READY"), "{table}");
 
-    let reasons: Vec<String> = events(&client, &ns)
-        .await
-        .into_iter()
-        .filter_map(|e| e.reason)
-        .collect();
-    assert!(
-        reasons.contains(&"PaymentStarted".to_string()),
-        "{reasons:?}"
-    );
-    assert!(
-        reasons.contains(&"PaymentSucceeded".to_string()),
-        "{reasons:?}"
-    );
+    // Events are written off the payment path: await them.
+    wait_event(&client, &ns, "PaymentStarted", "Normal").await;
+    wait_event(&client, &ns, "PaymentSucceeded", "Normal").await;
 
     let m = op.scrape().await;
     assert!(
@@ -201,10 +210,8 @@ async fn every_cause_is_explained_and_fixing_it_leads_to_ready() {
         "{}",
         stalled.message
     );
-    let warned = events(&client, &ns).await.into_iter().any(|e| {
-        e.reason.as_deref() == Some("BalanceInsufficient") && e.type_.as_deref() == Some("Warning")
-    });
-    assert!(warned, "a Warning event names the cause");
+    // A Warning event names the cause.
+    wait_event(&client, &ns, "BalanceInsufficient", "Warning").await;
     // Top up: Ready without touching the DealPayment.
     sb.admin(
         Method::PATCH,
