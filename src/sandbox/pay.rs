@@ -512,10 +512,9 @@ mod tests {
         assert_eq!(code(&mut w, &deals(&["nope"])), "InvalidParameterValue");
     }
 
-    #[test]
-    fn another_accounts_orders_cannot_be_paid() {
-        let mut w = demo();
-        w.accounts.push(Account {
+    /// A second, empty account with uin 2.
+    fn other_account() -> Account {
+        Account {
             uin: "2".into(),
             secret_id: "other".into(),
             secret_key: "k".into(),
@@ -525,7 +524,13 @@ mod tests {
             certification_needs_upgrade: false,
             cam_permission: true,
             finance_permission: true,
-        });
+        }
+    }
+
+    #[test]
+    fn another_accounts_orders_cannot_be_paid() {
+        let mut w = demo();
+        w.accounts.push(other_account());
         w.orders
             .insert("theirs".into(), Order::new("theirs", "2", 10));
         assert_eq!(code(&mut w, &orders(&["theirs"])), "InvalidParameterValue");
@@ -642,17 +647,7 @@ mod tests {
     #[test]
     fn bad_vouchers() {
         let mut w = demo();
-        w.accounts.push(Account {
-            uin: "2".into(),
-            secret_id: "other".into(),
-            secret_key: "k".into(),
-            token: None,
-            balance: 0,
-            real_name_certified: true,
-            certification_needs_upgrade: false,
-            cam_permission: true,
-            finance_permission: true,
-        });
+        w.accounts.push(other_account());
         w.vouchers.push(crate::sandbox::world::Voucher {
             id: "theirs".into(),
             account: "2".into(),
