@@ -42,9 +42,10 @@ pub async fn perform(
     action: &Action,
 ) -> Option<Event> {
     match action {
-        Action::Pay { request, .. } => {
-            Some(Event::Paid(client.pay_deals(creds, region, request).await))
-        }
+        Action::Pay { attempt, request } => Some(Event::Paid {
+            attempt: attempt.clone(),
+            result: client.pay_deals(creds, region, request).await,
+        }),
         Action::LookUp {
             kind,
             ids,
@@ -57,7 +58,11 @@ pub async fn perform(
     }
 }
 
-/// Looks every id up with `StatusSet` (every status), paging until all deals are read.
+/// Looks every id up with `StatusSet` (every status), one id per query.
+///
+/// The SDK documents `Offset` as a page number while older readings treat it as a record offset, so
+/// the answer never depends on a second page: one id matches a handful of deals, and an answer that
+/// says more matched than it returned is an error (looked up again after a backoff), never a guess.
 async fn look_up(
     client: &Client,
     creds: &Credentials,
@@ -69,28 +74,27 @@ async fn look_up(
 ) -> Result<LookupAnswer, CallError> {
     let mut answer = LookupAnswer::default();
     for id in ids {
-        let mut offset = 0u32;
-        loop {
-            let req = DescribeDealsRequest {
-                start_time: start_time.to_string(),
-                end_time: end_time.to_string(),
-                limit: MAX_DEALS_LIMIT,
-                offset,
-                // Without StatusSet the API lists only delivered orders.
-                status_set: status::ALL.to_vec(),
-                order_id: (kind == IdKind::Order).then(|| id.clone()),
-                big_deal_id: (kind == IdKind::BigDeal).then(|| id.clone()),
-                ..Default::default()
-            };
-            let resp = client.describe_deals(creds, region, &req).await?;
-            let got = resp.deals.len() as u32;
-            answer.deals.extend(resp.deals);
-            answer.request_id = resp.request_id;
-            offset += got;
-            if got == 0 || u64::from(offset) >= resp.total_count {
-                break;
-            }
+        let req = DescribeDealsRequest {
+            start_time: start_time.to_string(),
+            end_time: end_time.to_string(),
+            limit: MAX_DEALS_LIMIT,
+            offset: 0,
+            // Without StatusSet the API lists only delivered orders.
+            status_set: status::ALL.to_vec(),
+            order_id: (kind == IdKind::Order).then(|| id.clone()),
+            big_deal_id: (kind == IdKind::BigDeal).then(|| id.clone()),
+            ..Default::default()
+        };
+        let resp = client.describe_deals(creds, region, &req).await?;
+        if resp.total_count > resp.deals.len() as u64 {
+            return Err(CallError::Incomplete(format!(
+                "DescribeDealsByCond for {id} returned {} of {} deals",
+                resp.deals.len(),
+                resp.total_count
+            )));
         }
+        answer.deals.extend(resp.deals);
+        answer.request_id = resp.request_id;
     }
     Ok(answer)
 }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
@@ -9,11 +10,14 @@ use kube::ResourceExt;
 use serde::Deserialize;
 use tokio::time::Instant;
 
+use crate::api::DealPaymentStatus;
 use crate::api::{DealPayment, validate_spec};
 use crate::cli::ApiArgs;
-use crate::driver::{decide_now, perform};
-use crate::engine::conditions::{STALLED, is_true};
-use crate::engine::{Action, CredentialsState, Event, Policy};
+use crate::controller::error::Error as ShellError;
+use crate::controller::pipeline::{self, Caller, Next, Start, StatusStore};
+use crate::driver::perform;
+use crate::engine::conditions::{READY, STALLED, is_true};
+use crate::engine::{Action, CredentialsState, Event, Note, Policy, verify_first};
 use crate::sandbox::{DEMO_SECRET_ID, DEMO_SECRET_KEY, Sandbox, SandboxConfig};
 use crate::tencent::{Client, Credentials};
 
@@ -39,9 +43,17 @@ pub struct PayArgs {
     /// secretId, secretKey, token), or one plain map with those keys used as the default credentials.
     #[arg(long, env = "DEALPAY_SECRET_FILE")]
     pub secret_file: Option<PathBuf>,
-    /// Bound on the whole run, in seconds.
+    /// Bound on the whole run, in seconds. No PayDeals call starts after it; an answer is still recorded.
     #[arg(long, default_value_t = 300.0)]
     pub timeout: f64,
+    /// Keep every status in FILE (YAML, rewritten before each PayDeals call). A rerun with the same
+    /// file continues from it, looking every order up before paying anything.
+    #[arg(long, env = "DEALPAY_STATE_FILE", value_name = "FILE")]
+    pub state_file: Option<PathBuf>,
+    /// Continue from the `status` in the input manifests (e.g. an earlier run's output), looking every
+    /// order up before paying anything. Without it an input status is ignored.
+    #[arg(long)]
+    pub resume: bool,
     /// API flags.
     #[command(flatten)]
     pub api: ApiArgs,
@@ -200,7 +212,118 @@ pub enum Outcome {
     TimedOut,
 }
 
-/// Drives one DealPayment to a final state; the status lives in memory only.
+/// Where `dealpay pay` keeps statuses: in memory, and with `--state-file` also on disk, rewritten
+/// (atomically) at every status write — so the write-ahead record of a PayDeals call is on disk
+/// before the call, and a rerun after a kill looks the orders up before paying.
+#[derive(Default)]
+pub struct StateFile {
+    path: Option<PathBuf>,
+    statuses: Mutex<BTreeMap<String, DealPaymentStatus>>,
+}
+
+impl StateFile {
+    /// Reads `path` if it exists (a missing file is an empty state).
+    pub fn open(path: Option<PathBuf>) -> Result<Self, String> {
+        let statuses = match &path {
+            Some(p) if p.exists() => {
+                let text =
+                    std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?
+            }
+            _ => BTreeMap::new(),
+        };
+        Ok(Self {
+            path,
+            statuses: Mutex::new(statuses),
+        })
+    }
+
+    fn key(dp: &DealPayment) -> String {
+        format!(
+            "{}/{}",
+            dp.namespace().unwrap_or_else(|| "default".into()),
+            dp.name_any()
+        )
+    }
+
+    /// The status stored for this payment.
+    pub fn get(&self, dp: &DealPayment) -> Option<DealPaymentStatus> {
+        self.lock().get(&Self::key(dp)).cloned()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, DealPaymentStatus>> {
+        self.statuses.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn put(&self, key: &str, status: &DealPaymentStatus) -> Result<(), String> {
+        let mut all = self.lock();
+        all.insert(key.to_string(), status.clone());
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let text = serde_norway::to_string(&*all).map_err(|e| e.to_string())?;
+        let tmp = path.with_extension("tmp");
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut f, text.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        };
+        write().map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+/// The status side of one payment: the state file, with a counter as resourceVersion.
+struct FileStore<'a> {
+    file: &'a StateFile,
+    key: String,
+    name: String,
+    rv: Mutex<u64>,
+}
+
+impl StatusStore for FileStore<'_> {
+    async fn write(
+        &self,
+        status: &DealPaymentStatus,
+        _expect_rv: Option<&str>,
+    ) -> Result<String, ShellError> {
+        self.file
+            .put(&self.key, status)
+            .map_err(ShellError::StateFile)?;
+        let mut rv = self.rv.lock().unwrap_or_else(|e| e.into_inner());
+        *rv += 1;
+        Ok(rv.to_string())
+    }
+    async fn read(&self) -> Result<(Option<DealPaymentStatus>, String), ShellError> {
+        let rv = *self.rv.lock().unwrap_or_else(|e| e.into_inner());
+        Ok((self.file.lock().get(&self.key).cloned(), rv.to_string()))
+    }
+    fn publish(&self, n: &Note) {
+        tracing::info!(payment = %self.name, reason = %n.reason, "{}", n.message);
+    }
+}
+
+/// The API side of one payment; no call starts after the deadline.
+struct DeadlineCaller<'a> {
+    client: &'a Client,
+    creds: Option<&'a Credentials>,
+    region: Option<&'a str>,
+    deadline: Instant,
+}
+
+impl Caller for DeadlineCaller<'_> {
+    async fn perform(&self, action: &Action) -> Option<Event> {
+        perform(self.client, self.creds?, self.region, action).await
+    }
+    fn may_pay(&self) -> bool {
+        true
+    }
+    fn may_start(&self) -> bool {
+        Instant::now() < self.deadline
+    }
+}
+
+/// Drives one DealPayment to a final state; `dp.status` is where it starts and what it ends with.
 pub async fn drive(
     client: &Client,
     creds: Result<&Credentials, (String, String)>,
@@ -208,7 +331,22 @@ pub async fn drive(
     deadline: Instant,
     policy: &Policy,
 ) -> Outcome {
-    let generation = dp.metadata.generation.unwrap_or(1);
+    let file = StateFile::default();
+    if let Some(st) = dp.status.take() {
+        let _ = file.put(&StateFile::key(dp), &st);
+    }
+    drive_recorded(client, creds, dp, deadline, policy, &file).await
+}
+
+/// [`drive`] with the statuses in `file`.
+pub async fn drive_recorded(
+    client: &Client,
+    creds: Result<&Credentials, (String, String)>,
+    dp: &mut DealPayment,
+    deadline: Instant,
+    policy: &Policy,
+    file: &StateFile,
+) -> Outcome {
     let credentials = match &creds {
         Ok(_) => CredentialsState::Available {
             version: "static".into(),
@@ -218,69 +356,47 @@ pub async fn drive(
             message: message.clone(),
         },
     };
-    let region = dp.spec.region.clone();
-    let mut event = Event::Observe;
-    loop {
-        let d = decide_now(
-            &dp.spec,
-            dp.status.as_ref(),
-            generation,
-            &credentials,
-            event,
-            policy,
-        );
-        for n in &d.notes {
-            tracing::info!(payment = %dp.name_any(), reason = %n.reason, "{}", n.message);
-        }
-        dp.status = Some(d.status);
-        let stalled = dp
-            .status
-            .as_ref()
-            .is_some_and(|s| is_true(&s.conditions, STALLED));
-        let Ok(creds) = creds else {
-            return Outcome::Stalled;
+    let store = FileStore {
+        file,
+        key: StateFile::key(dp),
+        name: dp.name_any(),
+        rv: Mutex::new(0),
+    };
+    let caller = DeadlineCaller {
+        client,
+        creds: creds.ok(),
+        region: dp.spec.region.as_deref(),
+        deadline,
+    };
+    let outcome = loop {
+        let (status, rv) = store.read().await.unwrap_or_default();
+        let start = Start {
+            spec: &dp.spec,
+            generation: dp.metadata.generation.unwrap_or(1),
+            status,
+            resource_version: Some(rv),
+            credentials: &credentials,
         };
-        event = match d.action {
-            Action::Done => return Outcome::Ready,
-            Action::AwaitChange { .. } => return Outcome::Stalled,
-            Action::RequeueAfter(_) if stalled => return Outcome::Stalled,
-            Action::RequeueAfter(wait) => {
-                if Instant::now() + wait > deadline {
-                    return Outcome::TimedOut;
-                }
-                tokio::time::sleep(wait).await;
-                Event::Observe
+        let next = match pipeline::run(&store, &caller, start, policy).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(payment = %store.name, "{e}");
+                break Outcome::Stalled;
             }
-            // In memory, the status is "persisted" as soon as it is assigned above.
-            ref action => perform(client, creds, region.as_deref(), action)
-                .await
-                .unwrap_or(Event::Observe),
         };
-        if Instant::now() > deadline {
-            // Fold the last answer in so the printed status is true, then stop.
-            let d = decide_now(
-                &dp.spec,
-                dp.status.as_ref(),
-                generation,
-                &credentials,
-                event,
-                policy,
-            );
-            let done = d.action == Action::Done;
-            let started_next = matches!(d.action, Action::Pay { .. });
-            dp.status = Some(d.status);
-            if let Some(s) = dp.status.as_mut().filter(|_| started_next) {
-                // The next attempt the engine asked for is not made.
-                s.in_flight = None;
-                s.attempts = s.attempts.saturating_sub(1);
-            }
-            return if done {
-                Outcome::Ready
-            } else {
-                Outcome::TimedOut
-            };
+        let conditions = file.get(dp).map(|s| s.conditions).unwrap_or_default();
+        if is_true(&conditions, READY) {
+            break Outcome::Ready;
         }
-    }
+        match next {
+            Next::Await => break Outcome::Stalled,
+            Next::After(_) if is_true(&conditions, STALLED) => break Outcome::Stalled,
+            Next::After(wait) if Instant::now() + wait > deadline => break Outcome::TimedOut,
+            Next::After(wait) => tokio::time::sleep(wait).await,
+        }
+    };
+    dp.status = file.get(dp);
+    outcome
 }
 
 async fn start_sandbox() -> Result<(Sandbox, String, Credentials), String> {
@@ -359,13 +475,27 @@ pub async fn run(args: PayArgs) -> i32 {
             return EXIT_INVALID;
         }
     };
+    let file = match StateFile::open(args.state_file.clone()) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: state file: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let now = jiff::Timestamp::now();
+    for dp in &mut manifests {
+        // A status from elsewhere (another endpoint, an old run) is a claim, not a fact: verified first.
+        let input = dp.status.take().filter(|_| args.resume);
+        if let Some(st) = file.get(dp).or(input) {
+            let _ = file.put(&StateFile::key(dp), &verify_first(st, &dp.spec, now));
+        }
+    }
     let deadline = Instant::now() + Duration::from_secs_f64(args.timeout.max(0.0));
     let policy = Policy::default();
     let outcomes = futures::future::join_all(manifests.iter_mut().map(|dp| {
         let creds = keyring.for_payment(dp);
-        let client = &client;
-        let policy = &policy;
-        async move { drive(client, creds, dp, deadline, policy).await }
+        let (client, policy, file) = (&client, &policy, &file);
+        async move { drive_recorded(client, creds, dp, deadline, policy, file).await }
     }))
     .await;
     for dp in &manifests {

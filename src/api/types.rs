@@ -141,9 +141,12 @@ pub struct DealPaymentStatus {
     /// Earliest time of the next call (RFC 3339), while backing off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_retry_at: Option<String>,
-    /// Consecutive failures of the current kind, for exponential backoff.
+    /// Consecutive failed PayDeals calls of the current kind, for exponential backoff.
     #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub consecutive_failures: u32,
+    /// Consecutive PayDeals calls whose outcome was unknown; past a limit the payment is Stalled.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub unknown_outcomes: u32,
     /// Spec generation that hit a terminal error; nothing is paid until the generation changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stalled_generation: Option<i64>,
@@ -177,15 +180,26 @@ fn conditions_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     })
 }
 
-/// The state of one id.
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+/// The state of one id. Every state but `Unpayable` means money moved; an id listed is never paid again.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 pub enum OrderState {
-    /// Paid (and delivered or being delivered).
+    /// Paid and delivered (Tencent status 4; for a big deal, every sub-order).
     Paid,
+    /// Paid, delivery not yet confirmed (Tencent status 2 or 3): looked up until it is 4 or 5.
+    Delivering,
     /// Charged, delivery failed: never paid again, needs Tencent support.
     DeliveryFailed,
     /// Cannot be paid: cancelled, expired, invalid, refunded.
     Unpayable,
+    /// A big deal whose sub-orders ended part charged, part unpayable (e.g. one delivered, one cancelled).
+    PartlyUnpayable,
+}
+
+impl OrderState {
+    /// True when money moved for this id.
+    pub fn charged(self) -> bool {
+        !matches!(self, OrderState::Unpayable)
+    }
 }
 
 /// What is known about one id.
@@ -235,16 +249,59 @@ pub struct Attempt {
     pub generation: i64,
 }
 
-/// Ids whose outcome is unknown.
+/// Ids to look up with DescribeDealsByCond: outcomes to establish, deliveries to confirm.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PendingLookup {
     /// Kind of the ids.
     pub kind: IdKind,
-    /// Ids to look up.
+    /// Ids to look up; those recorded `Delivering` in `orders` are paid and only their delivery is checked.
     pub ids: Vec<String>,
     /// When the attempt that made them unknown started (RFC 3339).
     pub since: String,
-    /// Why they are unknown.
-    pub reason: String,
+    /// Why the ids not yet recorded in `orders` are unknown.
+    pub reason: LookupReason,
+    /// Lookups so far that settled nothing; bounds the lookup backoff and, past a limit, stalls.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub tries: u32,
+    /// Earliest time of the next lookup (RFC 3339), while backing off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_at: Option<String>,
+    /// Ids the last lookup did not find at all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_found: Vec<String>,
+    /// Why the last lookup failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<LastError>,
+}
+
+/// Why ids are being looked up.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum LookupReason {
+    /// PayDeals' answer was lost or unreadable (or the operator stopped mid-call).
+    OutcomeUnknown,
+    /// PayDeals answered success without listing these ids.
+    PartialPayment,
+    /// PayDeals answered `FailedOperation.InvalidDeal`: some ids may be paid already.
+    InvalidDeal,
+    /// PayDeals answered `FailedOperation.PaySuccDeliverFailed`: which orders were charged and delivered.
+    DeliverFailed,
+    /// Every id is paid; waiting for delivery.
+    Delivery,
+    /// A status carried over from elsewhere (`dealpay pay --resume`, a state file): verified before trusted.
+    Resume,
+}
+
+impl LookupReason {
+    /// The name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OutcomeUnknown => "OutcomeUnknown",
+            Self::PartialPayment => "PartialPayment",
+            Self::InvalidDeal => "InvalidDeal",
+            Self::DeliverFailed => "DeliverFailed",
+            Self::Delivery => "Delivery",
+            Self::Resume => "Resume",
+        }
+    }
 }

@@ -12,6 +12,9 @@ pub enum Error {
     /// The object has no namespace or name.
     #[error("object without namespace or name")]
     MissingMetadata,
+    /// `dealpay pay` could not write its state file (nothing is paid without the write-ahead record).
+    #[error("state file: {0}")]
+    StateFile(String),
     /// Serialising the status failed.
     #[error("serialise status: {0}")]
     Serialize(#[from] serde_json::Error),
@@ -26,6 +29,7 @@ impl Error {
             Self::Conflict => "conflict",
             Self::MissingMetadata => "metadata",
             Self::Serialize(_) => "serialize",
+            Self::StateFile(_) => "state_file",
         }
     }
 }

@@ -52,6 +52,15 @@ pub struct ReasonLabels {
     pub reason: String,
 }
 
+/// Labels of a per-object gauge (only objects with a non-zero value appear).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ObjectLabels {
+    /// Namespace of the DealPayment.
+    pub namespace: String,
+    /// Name of the DealPayment.
+    pub name: String,
+}
+
 /// Every metric of the operator.
 pub struct Metrics {
     /// The registry that `/metrics` encodes.
@@ -66,6 +75,8 @@ pub struct Metrics {
     pub limiter_wait: Family<ActionLabels, Histogram>,
     /// DealPayments by Ready status and reason.
     pub by_reason: Family<ReasonLabels, Gauge>,
+    /// Consecutive PayDeals calls with an unknown outcome, per DealPayment that has any.
+    pub unknown_outcomes: Family<ObjectLabels, Gauge>,
     /// 1 while this replica holds the Lease.
     pub leader: Gauge,
 }
@@ -83,6 +94,12 @@ impl Default for Metrics {
         });
         let by_reason = Family::<ReasonLabels, Gauge>::default();
         let leader = Gauge::default();
+        let unknown_outcomes = Family::<ObjectLabels, Gauge>::default();
+        registry.register(
+            "consecutive_unknown_outcomes",
+            "Consecutive PayDeals calls whose outcome was unknown, per DealPayment (absent when 0)",
+            unknown_outcomes.clone(),
+        );
         registry.register("reconciles", "Reconciles by result", reconciles.clone());
         registry.register(
             "payments",
@@ -116,6 +133,7 @@ impl Default for Metrics {
             api_calls,
             limiter_wait,
             by_reason,
+            unknown_outcomes,
             leader,
         }
     }

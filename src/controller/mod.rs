@@ -6,6 +6,7 @@ pub mod credentials;
 pub mod error;
 pub mod leader;
 pub mod metrics;
+pub mod pipeline;
 pub mod reconcile;
 pub mod server;
 pub mod status;
@@ -25,7 +26,7 @@ use tokio::sync::watch;
 
 pub use args::RunArgs;
 use credentials::DefaultCredentials;
-use metrics::{Metrics, ReasonLabels};
+use metrics::{Metrics, ObjectLabels, ReasonLabels};
 use reconcile::{Context, error_policy, reconcile};
 
 use crate::api::DealPayment;
@@ -73,8 +74,20 @@ fn parse_secret_ref(s: &str) -> Result<(String, String), String> {
 
 fn refresh_gauges(metrics: &Metrics, stores: &Mutex<Vec<Store<DealPayment>>>) {
     metrics.by_reason.clear();
+    metrics.unknown_outcomes.clear();
     for store in stores.lock().expect("stores lock").iter() {
         for dp in store.state() {
+            let unknown = dp.status.as_ref().map_or(0, |s| s.unknown_outcomes);
+            if unknown > 0 {
+                let labels = ObjectLabels {
+                    namespace: dp.namespace().unwrap_or_default(),
+                    name: dp.name_any(),
+                };
+                metrics
+                    .unknown_outcomes
+                    .get_or_create(&labels)
+                    .set(i64::from(unknown));
+            }
             let ready = dp.status.as_ref().and_then(|s| find(&s.conditions, READY));
             let labels = ReasonLabels {
                 ready: ready.map_or("Unknown", |c| c.status.as_str()).to_string(),
@@ -83,6 +96,18 @@ fn refresh_gauges(metrics: &Metrics, stores: &Mutex<Vec<Store<DealPayment>>>) {
             metrics.by_reason.get_or_create(&labels).inc();
         }
     }
+}
+
+/// The namespaces to watch, each once (`a,a` would start two reconcilers racing on one object).
+fn scope_namespaces(flag: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = flag
+        .iter()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 async fn run_inner(args: RunArgs) -> Result<(), String> {
@@ -112,12 +137,7 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
             "default credentials are configured but no namespace may use them (--default-credentials-namespaces)"
         );
     }
-    let namespaces: Vec<String> = args
-        .namespaces
-        .iter()
-        .filter(|n| !n.is_empty())
-        .cloned()
-        .collect();
+    let namespaces = scope_namespaces(&args.namespaces);
     let identity = leader::identity(args.identity.as_deref());
     let mut shutdown = shutdown_signal();
 
@@ -262,4 +282,16 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
     }
     let _ = server.await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_namespace_is_watched_once() {
+        let flag: Vec<String> = ["b", "a", "", "a", " b "].map(String::from).to_vec();
+        assert_eq!(scope_namespaces(&flag), ["a", "b"]);
+        assert!(scope_namespaces(&[]).is_empty());
+    }
 }

@@ -1,4 +1,5 @@
-//! One reconcile: resolve credentials, let the engine decide, persist, call, fold the answer, repeat.
+//! One reconcile: resolve credentials, then the protocol in [`super::pipeline`] against the real
+//! apiserver and Tencent.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,11 +12,12 @@ use tokio::sync::watch;
 use super::credentials::{DefaultCredentials, resolve};
 use super::error::Error;
 use super::metrics::{Metrics, PaymentLabels, ResultLabels};
+use super::pipeline::{self, Caller, Next, Start, StatusStore};
 use super::status;
-use crate::api::DealPayment;
-use crate::driver::{decide_now, perform};
-use crate::engine::{Action, Event, NoteType, Policy};
-use crate::tencent::Client as TencentClient;
+use crate::api::{DealPayment, DealPaymentStatus};
+use crate::driver::perform;
+use crate::engine::{Action, Event, Note, NoteType, Policy};
+use crate::tencent::{Client as TencentClient, Credentials};
 
 /// Shared by every reconcile.
 pub struct Context {
@@ -35,48 +37,126 @@ pub struct Context {
     pub leader: watch::Receiver<bool>,
 }
 
-/// Whether a decision rests on what was read or on the answer of a call this reconcile made.
-enum EventKind {
-    Observed,
-    Answered,
+/// Event notes are limited to 1 KiB by the API: cut by bytes, at a character boundary (Tencent's
+/// domestic endpoint answers in Chinese, three bytes a character).
+pub fn short(msg: &str) -> &str {
+    const MAX: usize = 1024;
+    if msg.len() <= MAX {
+        return msg;
+    }
+    let mut end = MAX;
+    while !msg.is_char_boundary(end) {
+        end -= 1;
+    }
+    &msg[..end]
 }
 
-/// Engine steps one reconcile may take before yielding (a step is one API call at most).
-const MAX_STEPS: usize = 8;
-
-fn short(msg: &str) -> String {
-    // Event notes are limited to 1 kB by the API.
-    msg.chars().take(1000).collect()
+/// The apiserver side of one DealPayment.
+struct KubeStore<'a> {
+    api: Api<DealPayment>,
+    name: String,
+    dp: &'a DealPayment,
+    ctx: &'a Context,
 }
 
-/// Publishes an Event without holding up the payment: the write happens in its own task.
-fn publish(ctx: &Context, dp: &DealPayment, type_: NoteType, reason: &str, note: &str) {
-    let ev = KubeEvent {
-        type_: match type_ {
-            NoteType::Normal => EventType::Normal,
-            NoteType::Warning => EventType::Warning,
-        },
-        reason: reason.to_string(),
-        note: Some(short(note)),
-        action: "Pay".into(),
-        secondary: None,
-    };
-    let (recorder, reference) = (ctx.recorder.clone(), dp.object_ref(&()));
-    tokio::spawn(async move {
-        if let Err(e) = recorder.publish(&ev, &reference).await {
-            tracing::warn!(error = %e, "could not publish event");
+impl StatusStore for KubeStore<'_> {
+    async fn write(
+        &self,
+        st: &DealPaymentStatus,
+        expect_rv: Option<&str>,
+    ) -> Result<String, Error> {
+        status::apply(&self.api, &self.name, st, expect_rv).await
+    }
+
+    async fn read(&self) -> Result<(Option<DealPaymentStatus>, String), Error> {
+        let obj = self.api.get_status(&self.name).await?;
+        Ok((
+            obj.status.clone(),
+            obj.resource_version().unwrap_or_default(),
+        ))
+    }
+
+    /// Publishes in its own task so the payment never waits for an Event write.
+    fn publish(&self, n: &Note) {
+        let ev = KubeEvent {
+            type_: match n.type_ {
+                NoteType::Normal => EventType::Normal,
+                NoteType::Warning => EventType::Warning,
+            },
+            reason: n.reason.clone(),
+            note: Some(short(&n.message).to_string()),
+            action: "Pay".into(),
+            secondary: None,
+        };
+        let (recorder, reference) = (self.ctx.recorder.clone(), self.dp.object_ref(&()));
+        tokio::spawn(async move {
+            if let Err(e) = recorder.publish(&ev, &reference).await {
+                tracing::warn!(error = %e, "could not publish event");
+            }
+        });
+    }
+}
+
+/// The Tencent side, for one DealPayment's credentials and region.
+struct TencentCaller<'a> {
+    ctx: &'a Context,
+    creds: Option<&'a Credentials>,
+    region: Option<&'a str>,
+}
+
+impl Caller for TencentCaller<'_> {
+    async fn perform(&self, action: &Action) -> Option<Event> {
+        let creds = self.creds?;
+        match action {
+            Action::Pay { attempt, .. } => {
+                tracing::info!(attempt = %attempt.id, ids = ?attempt.ids, "calling PayDeals")
+            }
+            Action::LookUp { ids, .. } => {
+                tracing::info!(?ids, "looking up orders with DescribeDealsByCond")
+            }
+            _ => {}
         }
-    });
+        let event = perform(&self.ctx.tencent, creds, self.region, action).await?;
+        if let Event::Paid { result, .. } = &event {
+            self.count_payment(result);
+        }
+        Some(event)
+    }
+
+    fn may_pay(&self) -> bool {
+        *self.ctx.leader.borrow()
+    }
 }
 
-fn is_leader(ctx: &Context) -> bool {
-    *ctx.leader.borrow()
+impl TencentCaller<'_> {
+    fn count_payment(
+        &self,
+        r: &Result<crate::tencent::models::PayDealsResponse, crate::tencent::CallError>,
+    ) {
+        let labels = match r {
+            Ok(resp) => {
+                tracing::info!(request_id = %resp.request_id, "PayDeals succeeded");
+                PaymentLabels {
+                    outcome: "paid".into(),
+                    code: String::new(),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(code = e.code(), class = %e.class(), request_id = e.request_id().unwrap_or_default(), "PayDeals failed: {e}");
+                PaymentLabels {
+                    outcome: e.class().as_str().into(),
+                    code: e.code().into(),
+                }
+            }
+        };
+        self.ctx.metrics.payments.get_or_create(&labels).inc();
+    }
 }
 
 /// Reconciles one DealPayment.
 #[tracing::instrument(skip_all, fields(namespace = dp.namespace().unwrap_or_default(), name = dp.name_any()))]
 pub async fn reconcile(dp: Arc<DealPayment>, ctx: Arc<Context>) -> Result<KubeAction, Error> {
-    let result = step_all(&dp, &ctx).await;
+    let result = reconcile_inner(&dp, &ctx).await;
     let label = match &result {
         Ok(_) => "ok".to_string(),
         Err(e) => e.category().to_string(),
@@ -88,110 +168,34 @@ pub async fn reconcile(dp: Arc<DealPayment>, ctx: Arc<Context>) -> Result<KubeAc
     result
 }
 
-async fn step_all(dp: &DealPayment, ctx: &Context) -> Result<KubeAction, Error> {
+async fn reconcile_inner(dp: &DealPayment, ctx: &Context) -> Result<KubeAction, Error> {
     let ns = dp.namespace().ok_or(Error::MissingMetadata)?;
     let name = dp.metadata.name.clone().ok_or(Error::MissingMetadata)?;
-    let api: Api<DealPayment> = Api::namespaced(ctx.kube.clone(), &ns);
     let (credentials, creds) = resolve(&ctx.kube, &ctx.defaults, dp).await;
-    let region = dp.spec.region.clone();
-    let mut stored = dp.status.clone();
-    let mut rv = dp.resource_version();
-    let mut event = Event::Observe;
-    for _ in 0..MAX_STEPS {
-        let event_kind = if matches!(event, Event::Observe) {
-            EventKind::Observed
-        } else {
-            EventKind::Answered
-        };
-        // A call's answer is always folded in and stored; only new work needs the Lease.
-        if !is_leader(ctx) && matches!(event, Event::Observe) {
-            return Ok(KubeAction::requeue(Duration::from_secs(5)));
-        }
-        let generation = dp.metadata.generation.unwrap_or(1);
-        let d = decide_now(
-            &dp.spec,
-            stored.as_ref(),
-            generation,
-            &credentials,
-            event,
-            &ctx.policy,
-        );
-        let changed = stored.as_ref() != Some(&d.status);
-        // A decision on what we read may rest on a stale cache: guard its write with the version read.
-        // A decision that folds in a call's answer records a fact and must land whatever changed meanwhile.
-        let guard = if matches!(event_kind, EventKind::Observed) {
-            rv.clone()
-        } else {
-            None
-        };
-        if let Action::Pay { attempt, .. } = &d.action {
-            // Write-ahead: the attempt is stored, guarded by the version we decided on, before any call.
-            rv = Some(status::apply(&api, &name, &d.status, rv.as_deref()).await?);
-            stored = Some(d.status.clone());
-            for n in &d.notes {
-                publish(ctx, dp, n.type_, &n.reason, &n.message);
-            }
-            if !is_leader(ctx) {
-                // Lost the Lease after recording: the next leader resolves the attempt by lookup.
-                tracing::warn!(attempt = %attempt.id, "lease lost before PayDeals; not calling");
-                return Ok(KubeAction::requeue(Duration::from_secs(5)));
-            }
-            let Some(creds) = creds.as_ref() else {
-                return Ok(KubeAction::requeue(Duration::from_secs(5)));
-            };
-            tracing::info!(attempt = %attempt.id, ids = ?attempt.ids, "calling PayDeals");
-            event = perform(&ctx.tencent, creds, region.as_deref(), &d.action)
-                .await
-                .unwrap_or(Event::Observe);
-            if let Event::Paid(r) = &event {
-                let labels = match r {
-                    Ok(resp) => {
-                        tracing::info!(request_id = %resp.request_id, "PayDeals succeeded");
-                        PaymentLabels {
-                            outcome: "paid".into(),
-                            code: String::new(),
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(code = e.code(), class = %e.class(), request_id = e.request_id().unwrap_or_default(), "PayDeals failed: {e}");
-                        PaymentLabels {
-                            outcome: e.class().as_str().into(),
-                            code: e.code().into(),
-                        }
-                    }
-                };
-                ctx.metrics.payments.get_or_create(&labels).inc();
-            }
-            continue;
-        }
-        if changed {
-            rv = Some(status::apply(&api, &name, &d.status, guard.as_deref()).await?);
-            stored = Some(d.status.clone());
-        }
-        for n in &d.notes {
-            publish(ctx, dp, n.type_, &n.reason, &n.message);
-        }
-        match d.action {
-            Action::Pay { .. } => unreachable!("handled above"),
-            Action::LookUp { ref ids, .. } => {
-                let Some(creds) = creds.as_ref() else {
-                    return Ok(KubeAction::requeue(Duration::from_secs(5)));
-                };
-                tracing::info!(?ids, "looking up orders with DescribeDealsByCond");
-                event = perform(&ctx.tencent, creds, region.as_deref(), &d.action)
-                    .await
-                    .unwrap_or(Event::Observe);
-            }
-            Action::RequeueAfter(d) => {
-                return Ok(KubeAction::requeue(d.max(Duration::from_millis(50))));
-            }
-            Action::AwaitChange { recheck: Some(d) } => return Ok(KubeAction::requeue(d)),
-            Action::AwaitChange { recheck: None } | Action::Done => {
-                return Ok(KubeAction::await_change());
-            }
-        }
-    }
-    Ok(KubeAction::requeue(Duration::from_millis(100)))
+    let store = KubeStore {
+        api: Api::namespaced(ctx.kube.clone(), &ns),
+        name,
+        dp,
+        ctx,
+    };
+    let caller = TencentCaller {
+        ctx,
+        creds: creds.as_ref(),
+        region: dp.spec.region.as_deref(),
+    };
+    let start = Start {
+        spec: &dp.spec,
+        generation: dp.metadata.generation.unwrap_or(1),
+        status: dp.status.clone(),
+        resource_version: dp.resource_version(),
+        credentials: &credentials,
+    };
+    Ok(
+        match pipeline::run(&store, &caller, start, &ctx.policy).await? {
+            Next::After(d) => KubeAction::requeue(d),
+            Next::Await => KubeAction::await_change(),
+        },
+    )
 }
 
 /// Kubernetes errors retry after a short pause; Tencent errors never reach here (the engine folds them).
@@ -206,5 +210,20 @@ pub fn error_policy(_dp: Arc<DealPayment>, err: &Error, _ctx: Arc<Context>) -> K
             tracing::warn!(category = err.category(), "reconcile failed: {err}");
             KubeAction::requeue(Duration::from_secs(5))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short;
+
+    #[test]
+    fn event_notes_are_cut_by_bytes_at_a_char_boundary() {
+        let zh = "余额不足".repeat(200); // 2,400 bytes, 800 characters
+        let cut = short(&zh);
+        assert!(cut.len() <= 1024, "{}", cut.len());
+        assert!(cut.len() >= 1021);
+        assert!(zh.starts_with(cut));
+        assert_eq!(short("plain"), "plain");
     }
 }

@@ -9,16 +9,16 @@ use super::lookup::{Verdict, verdict};
 use super::time::{rfc3339, rfc3339_millis};
 use super::{CredentialsState, Event, Input, LookupAnswer, Note, NoteType};
 use crate::api::{
-    Attempt, DealPaymentSpec, DealPaymentStatus, IdKind, LastError, OrderRecord, OrderState,
-    PendingLookup,
+    Attempt, DealPaymentSpec, DealPaymentStatus, IdKind, LastError, LookupReason, OrderRecord,
+    OrderState, PendingLookup,
 };
 use crate::tencent::error::reason_for_code;
-use crate::tencent::models::{PayDealsResponse, status};
+use crate::tencent::models::{Deal, PayDealsResponse, status};
 use crate::tencent::{CallError, ErrorClass};
 
 /// Code PayDeals answers for orders that are not unpaid, including already paid ones.
 pub(super) const INVALID_DEAL: &str = "FailedOperation.InvalidDeal";
-/// Pending-lookup reason after an unknown outcome.
+/// Reason while an outcome is unknown.
 pub(super) const OUTCOME_UNKNOWN: &str = "OutcomeUnknown";
 
 /// One decision in progress.
@@ -90,7 +90,8 @@ impl<'a> Ctx<'a> {
         });
     }
 
-    /// A new generation clears terminal errors; new credentials reset the slow backoff.
+    /// A new generation clears terminal errors and starts every backoff afresh; new credentials reset
+    /// the backoffs that a person's action can end.
     pub fn on_generation_and_credentials(&mut self) {
         if self
             .st
@@ -101,9 +102,8 @@ impl<'a> Ctx<'a> {
                 self.st.stalled_generation = None;
                 self.st.last_error = None;
             }
-            if self.st.pending_lookup.is_none() {
-                self.clear_backoff();
-            }
+            self.clear_backoff();
+            self.st.unknown_outcomes = 0;
         }
         self.st.observed_generation = Some(self.generation);
         if let CredentialsState::Available { version } = self.credentials.clone() {
@@ -112,13 +112,16 @@ impl<'a> Ctx<'a> {
                 .credentials_version
                 .as_ref()
                 .is_some_and(|v| *v != version);
-            let human = self
-                .st
-                .last_error
-                .as_ref()
-                .is_some_and(|e| e.class == ErrorClass::NeedsHuman);
-            if changed && human && self.st.pending_lookup.is_none() {
+            let waiting = self.st.last_error.as_ref().is_some_and(|e| {
+                matches!(e.class, ErrorClass::NeedsHuman | ErrorClass::OutcomeUnknown)
+            }) || self.st.unknown_outcomes > 0;
+            if changed && waiting {
                 self.clear_backoff();
+                self.st.unknown_outcomes = 0;
+                if let Some(p) = self.st.pending_lookup.as_mut() {
+                    p.next_at = None;
+                    p.tries = 0;
+                }
                 self.note(
                     NoteType::Normal,
                     "CredentialsChanged",
@@ -134,12 +137,25 @@ impl<'a> Ctx<'a> {
         self.st.next_retry_at = None;
     }
 
-    /// Records one more failure and schedules the retry on `curve`.
+    fn at(&self, delay: Duration) -> String {
+        rfc3339_millis(self.now.checked_add(delay).unwrap_or(self.now))
+    }
+
+    /// Records one more failed PayDeals call and schedules the next on `curve`.
     pub fn back_off(&mut self, curve: Curve) -> Duration {
         self.st.consecutive_failures = self.st.consecutive_failures.saturating_add(1);
         let delay = curve.delay(self.st.consecutive_failures, self.jitter);
-        let at = self.now.checked_add(delay).unwrap_or(self.now);
-        self.st.next_retry_at = Some(rfc3339_millis(at));
+        self.st.next_retry_at = Some(self.at(delay));
+        delay
+    }
+
+    /// Schedules the next PayDeals attempt after unknown outcomes proved harmless (orders unpaid).
+    fn back_off_unknown(&mut self) -> Duration {
+        let delay = self
+            .policy
+            .unknown
+            .delay(self.st.unknown_outcomes.max(1), self.jitter);
+        self.st.next_retry_at = Some(self.at(delay));
         delay
     }
 
@@ -163,31 +179,61 @@ impl<'a> Ctx<'a> {
         self.st.orders.iter().find(|o| o.id == id)
     }
 
-    fn pend(&mut self, kind: IdKind, ids: Vec<String>, since: String, reason: &str) {
-        self.st.pending_lookup = Some(PendingLookup {
-            kind,
-            ids,
-            since,
-            reason: reason.to_string(),
-        });
-        self.clear_backoff();
+    pub fn state_of(&self, id: &str) -> Option<OrderState> {
+        self.record_of(id).map(|r| r.state)
+    }
+
+    /// Adds ids to the pending lookup (one lookup settles everything); a new reason only replaces
+    /// `Delivery`, which is the weakest.
+    pub fn pend(&mut self, kind: IdKind, ids: Vec<String>, since: String, reason: LookupReason) {
+        match self.st.pending_lookup.as_mut() {
+            Some(p) => {
+                push_unique(&mut p.ids, ids);
+                if p.reason == LookupReason::Delivery {
+                    p.reason = reason;
+                    p.since = since;
+                }
+                p.next_at = None;
+                p.tries = 0;
+            }
+            None => {
+                self.st.pending_lookup = Some(PendingLookup {
+                    kind,
+                    ids,
+                    since,
+                    reason,
+                    tries: 0,
+                    next_at: None,
+                    not_found: vec![],
+                    error: None,
+                })
+            }
+        }
+    }
+
+    /// An unknown outcome of a PayDeals call: count it and look the ids up before anything else.
+    pub fn unknown_outcome(&mut self, attempt: Attempt, reason: LookupReason) {
+        self.st.unknown_outcomes = self.st.unknown_outcomes.saturating_add(1);
+        self.pend(attempt.kind, attempt.ids, attempt.started_at, reason);
     }
 
     pub fn apply_event(&mut self, event: Event) {
         match event {
             Event::Observe => {}
-            Event::Paid(result) => {
-                let Some(attempt) = self.st.in_flight.take() else {
-                    self.note(
-                        NoteType::Warning,
-                        "UnexpectedResult",
-                        "a PayDeals result arrived without a recorded attempt; ignored",
-                    );
-                    return;
-                };
-                match result {
-                    Ok(resp) => self.on_paid(attempt, resp),
-                    Err(e) => self.on_pay_error(attempt, &e),
+            Event::Paid { attempt, result } => {
+                let ours = self
+                    .st
+                    .in_flight
+                    .as_ref()
+                    .is_some_and(|a| a.id == attempt.id);
+                if ours {
+                    self.st.in_flight = None;
+                    match result {
+                        Ok(resp) => self.on_paid(attempt, resp),
+                        Err(e) => self.on_pay_error(attempt, &e),
+                    }
+                } else {
+                    self.on_late_answer(attempt, result);
                 }
             }
             Event::LookedUp(result) => {
@@ -196,61 +242,88 @@ impl<'a> Ctx<'a> {
                 };
                 match result {
                     Ok(answer) => self.on_looked_up(pending, answer),
-                    Err(e) => {
-                        let err = LastError::from(&e);
-                        let curve = if err.class == ErrorClass::NeedsHuman {
-                            self.policy.needs_human
-                        } else {
-                            self.policy.lookup
-                        };
-                        let ids = pending.ids.join(", ");
-                        self.st.pending_lookup = Some(pending);
-                        let delay = self.back_off(curve);
-                        self.note(
-                            NoteType::Warning,
-                            "LookupFailed",
-                            format!(
-                                "DescribeDealsByCond for {ids} failed: {}; retrying in {}s",
-                                describe(&err),
-                                delay.as_secs()
-                            ),
-                        );
-                        self.st.last_error = Some(err);
-                    }
+                    Err(e) => self.on_lookup_error(pending, &e),
                 }
             }
         }
     }
 
-    fn on_paid(&mut self, attempt: Attempt, resp: PayDealsResponse) {
-        let listed = match attempt.kind {
-            IdKind::Order => &resp.order_ids,
-            IdKind::BigDeal => &resp.big_deal_ids,
-        };
-        let (paid, unknown): (Vec<String>, Vec<String>) = attempt
-            .ids
-            .iter()
-            .cloned()
-            .partition(|id| listed.contains(id));
+    /// An answer for an attempt the status no longer holds (another replica or a crash recovery took
+    /// it over). A success is still proof of payment; anything else is left to the lookup.
+    fn on_late_answer(&mut self, attempt: Attempt, result: Result<PayDealsResponse, CallError>) {
+        match result {
+            Ok(resp) => {
+                let listed = listed_ids(&attempt, &resp);
+                let fresh: Vec<String> = listed
+                    .into_iter()
+                    .filter(|id| !self.state_of(id).is_some_and(OrderState::charged))
+                    .collect();
+                self.note(
+                    NoteType::Normal,
+                    "LateAnswer",
+                    format!(
+                        "PayDeals attempt {} answered success after its record was superseded; keeping what it proves",
+                        attempt.id
+                    ),
+                );
+                if !fresh.is_empty() {
+                    self.record_paid(&attempt, &resp, &fresh);
+                }
+            }
+            Err(e) => self.note(
+                NoteType::Warning,
+                "UnexpectedResult",
+                format!(
+                    "PayDeals attempt {} answered {} after its record was superseded; the lookup decides",
+                    attempt.id,
+                    e.code()
+                ),
+            ),
+        }
+    }
+
+    /// Records ids PayDeals listed as paid: charged, delivery to be confirmed by a lookup.
+    fn record_paid(&mut self, attempt: &Attempt, resp: &PayDealsResponse, ids: &[String]) {
         let rid = Some(resp.request_id.clone()).filter(|r| !r.is_empty());
-        for id in &paid {
-            self.record(id, OrderState::Paid, None, rid.clone());
+        for id in ids {
+            self.record(id, OrderState::Delivering, Some(status::PAID), rid.clone());
         }
         push_unique(&mut self.st.order_ids, resp.order_ids.clone());
         push_unique(&mut self.st.big_deal_ids, resp.big_deal_ids.clone());
         push_unique(&mut self.st.resource_ids, resp.resource_ids.all.clone());
         self.st.request_id = rid;
-        if !paid.is_empty() {
-            self.st.paid_at = Some(rfc3339(self.now));
-        }
+        self.st.paid_at = Some(rfc3339(self.now));
+        self.pend(
+            attempt.kind,
+            ids.to_vec(),
+            attempt.started_at.clone(),
+            LookupReason::Delivery,
+        );
+    }
+
+    fn on_paid(&mut self, attempt: Attempt, resp: PayDealsResponse) {
+        let listed = listed_ids(&attempt, &resp);
+        let unknown: Vec<String> = attempt
+            .ids
+            .iter()
+            .filter(|id| !listed.contains(id))
+            .cloned()
+            .collect();
+        self.record_paid(&attempt, &resp, &listed);
         self.st.last_error = None;
         self.clear_backoff();
+        // Success without listing an id tells nothing about it: as unknown as a lost answer.
+        self.st.unknown_outcomes = if unknown.is_empty() {
+            0
+        } else {
+            self.st.unknown_outcomes.saturating_add(1)
+        };
         self.note(
             NoteType::Normal,
             "PaymentSucceeded",
             format!(
-                "PayDeals paid {} (RequestId {})",
-                paid.join(", "),
+                "PayDeals paid {} (RequestId {}); confirming delivery",
+                listed.join(", "),
                 resp.request_id
             ),
         );
@@ -260,13 +333,21 @@ impl<'a> Ctx<'a> {
                 OUTCOME_UNKNOWN,
                 format!("PayDeals answered success without listing {}; looking them up before anything else", unknown.join(", ")),
             );
-            self.pend(attempt.kind, unknown, attempt.started_at, "PartialPayment");
+            self.pend(
+                attempt.kind,
+                unknown,
+                attempt.started_at,
+                LookupReason::PartialPayment,
+            );
         }
     }
 
     fn on_pay_error(&mut self, attempt: Attempt, e: &CallError) {
         let err = LastError::from(e);
         let text = describe(&err);
+        if err.class != ErrorClass::OutcomeUnknown {
+            self.st.unknown_outcomes = 0;
+        }
         match err.class {
             ErrorClass::Terminal if err.code == INVALID_DEAL => {
                 self.note(
@@ -276,7 +357,12 @@ impl<'a> Ctx<'a> {
                         "PayDeals failed: {text}; looking the orders up (they may be paid already)"
                     ),
                 );
-                self.pend(attempt.kind, attempt.ids, attempt.started_at, "InvalidDeal");
+                self.pend(
+                    attempt.kind,
+                    attempt.ids,
+                    attempt.started_at,
+                    LookupReason::InvalidDeal,
+                );
             }
             ErrorClass::Terminal => {
                 self.note(
@@ -307,112 +393,245 @@ impl<'a> Ctx<'a> {
                 );
             }
             ErrorClass::ChargedNotDelivered => {
-                for id in &attempt.ids {
-                    self.record(
-                        id,
-                        OrderState::DeliveryFailed,
-                        Some(status::DELIVERY_FAILED),
-                        err.request_id.clone(),
-                    );
-                }
-                self.st.paid_at = Some(rfc3339(self.now));
-                self.note(NoteType::Warning, "DeliveryFailed", format!("PayDeals charged but delivery failed: {text}; contact Tencent Cloud support, it will not be paid again"));
-            }
-            ErrorClass::OutcomeUnknown => {
-                self.note(NoteType::Warning, OUTCOME_UNKNOWN, format!("PayDeals outcome unknown: {text}; looking the orders up before any new attempt"));
+                // One code for the whole call: which orders were charged and which delivered is per order.
+                self.note(NoteType::Warning, "DeliveryFailed", format!("PayDeals charged but delivery failed: {text}; looking each order up (a charged order is never paid again)"));
                 self.pend(
                     attempt.kind,
                     attempt.ids,
                     attempt.started_at,
-                    OUTCOME_UNKNOWN,
+                    LookupReason::DeliverFailed,
                 );
+            }
+            ErrorClass::OutcomeUnknown => {
+                self.note(NoteType::Warning, OUTCOME_UNKNOWN, format!("PayDeals outcome unknown: {text}; looking the orders up before any new attempt"));
+                self.unknown_outcome(attempt, LookupReason::OutcomeUnknown);
             }
         }
         self.st.last_error = Some(err);
     }
 
+    fn on_lookup_error(&mut self, mut pending: PendingLookup, e: &CallError) {
+        let err = LastError::from(e);
+        let curve = if err.class == ErrorClass::NeedsHuman {
+            self.policy.needs_human
+        } else {
+            self.policy.lookup
+        };
+        let delay = self.schedule_lookup(&mut pending, curve);
+        let ids = pending.ids.join(", ");
+        self.note(
+            NoteType::Warning,
+            "LookupFailed",
+            format!(
+                "DescribeDealsByCond for {ids} failed: {}; retrying in {}s",
+                describe(&err),
+                delay.as_secs()
+            ),
+        );
+        pending.error = Some(err);
+        self.st.pending_lookup = Some(pending);
+    }
+
+    fn schedule_lookup(&self, pending: &mut PendingLookup, curve: Curve) -> Duration {
+        pending.tries = pending.tries.saturating_add(1);
+        let delay = curve.delay(pending.tries, self.jitter);
+        pending.next_at = Some(self.at(delay));
+        delay
+    }
+
     fn on_looked_up(&mut self, pending: PendingLookup, answer: LookupAnswer) {
         let rid = Some(answer.request_id.clone()).filter(|r| !r.is_empty());
         let mut unresolved = Vec::new();
+        let mut not_found = Vec::new();
+        let mut unpaid = Vec::new();
+        let mut explained = false;
         let mut summary = Vec::new();
         for id in &pending.ids {
-            let deals: Vec<_> = answer
-                .deals
-                .iter()
-                .filter(|d| match pending.kind {
-                    IdKind::Order => &d.order_id == id,
-                    IdKind::BigDeal => &d.big_deal_id == id,
-                })
-                .collect();
+            let deals = deals_of(&answer.deals, pending.kind, id);
             let v = verdict(&deals);
             let first_status = deals.first().map(|d| d.status);
             summary.push(format!(
                 "{id}: {}",
                 first_status.map_or("not found", status::name)
             ));
+            let was_paid = self.state_of(id) == Some(OrderState::Delivering);
+            if v.charged() {
+                self.record_found(id, v, &deals, pending.kind, rid.clone());
+            }
             match v {
-                Verdict::Paid | Verdict::DeliveryFailed => {
-                    let state = if v == Verdict::Paid {
-                        OrderState::Paid
-                    } else {
-                        OrderState::DeliveryFailed
-                    };
-                    self.record(id, state, first_status, rid.clone());
-                    push_unique(
-                        &mut self.st.resource_ids,
-                        deals.iter().flat_map(|d| d.resource_id.clone()),
-                    );
-                    push_unique(
-                        &mut self.st.order_ids,
-                        deals.iter().map(|d| d.order_id.clone()),
-                    );
-                    if pending.kind == IdKind::BigDeal {
-                        push_unique(&mut self.st.big_deal_ids, [id.clone()]);
-                    }
-                    self.st.request_id = rid.clone();
-                    self.st.paid_at = Some(rfc3339(self.now));
+                Verdict::Delivered | Verdict::DeliveryFailed | Verdict::PartlyUnpayable => {
+                    explained = true
+                }
+                Verdict::Delivering => {
+                    explained = true;
+                    unresolved.push(id.clone());
                 }
                 Verdict::Unpayable(s) => {
-                    self.record(id, OrderState::Unpayable, Some(s), rid.clone())
+                    explained = true;
+                    self.record(id, OrderState::Unpayable, Some(s), rid.clone());
                 }
-                Verdict::Unpaid if pending.reason == "InvalidDeal" => {
-                    // PayDeals called it invalid yet it is unpaid: paying again would loop.
-                    self.st.stalled_generation = Some(self.generation);
+                // PayDeals listed it as paid: an unpaid answer is the lookup lagging, never a reason to pay.
+                Verdict::Unpaid if was_paid => unresolved.push(id.clone()),
+                Verdict::Unpaid => unpaid.push(id.clone()),
+                Verdict::NotFound => {
+                    not_found.push(id.clone());
+                    unresolved.push(id.clone());
                 }
-                Verdict::Unpaid => {}
-                Verdict::InProgress | Verdict::NotFound => unresolved.push(id.clone()),
+                Verdict::InProgress => unresolved.push(id.clone()),
             }
         }
         let summary = summary.join(", ");
+        if !unpaid.is_empty() {
+            self.on_found_unpaid(&pending, &unpaid, explained);
+        }
         if unresolved.is_empty() {
-            self.clear_backoff();
-            if self.st.stalled_generation.is_none()
-                && self.st.last_error.as_ref().is_some_and(|e| {
-                    matches!(e.class, ErrorClass::OutcomeUnknown) || e.code == INVALID_DEAL
-                })
-            {
-                self.st.last_error = None;
-            }
             self.note(
                 NoteType::Normal,
                 "OutcomeResolved",
                 format!("DescribeDealsByCond found {summary}"),
             );
+            self.settle_last_error();
+            return;
+        }
+        let only_delivery = unresolved
+            .iter()
+            .all(|id| self.state_of(id) == Some(OrderState::Delivering));
+        let mut next = PendingLookup {
+            ids: unresolved.clone(),
+            not_found,
+            error: None,
+            reason: if only_delivery {
+                LookupReason::Delivery
+            } else {
+                pending.reason
+            },
+            ..pending
+        };
+        let delay = self.schedule_lookup(&mut next, self.policy.lookup);
+        self.st.pending_lookup = Some(next);
+        let (type_, reason) = if only_delivery {
+            (NoteType::Normal, "Delivering")
         } else {
-            let ids = unresolved.join(", ");
-            self.st.pending_lookup = Some(PendingLookup {
-                ids: unresolved,
-                ..pending
-            });
-            let d = self.back_off(self.policy.lookup);
-            self.note(
-                NoteType::Warning,
-                "OutcomeStillUnknown",
-                format!(
-                    "DescribeDealsByCond found {summary}; {ids} not settled, looking again in {}s",
-                    d.as_secs()
-                ),
-            );
+            (NoteType::Warning, "OutcomeStillUnknown")
+        };
+        self.note(
+            type_,
+            reason,
+            format!(
+                "DescribeDealsByCond found {summary}; {} not settled, looking again in {}s",
+                unresolved.join(", "),
+                delay.as_secs()
+            ),
+        );
+    }
+
+    /// Records a charged verdict with what the deals show.
+    fn record_found(
+        &mut self,
+        id: &str,
+        v: Verdict,
+        deals: &[&Deal],
+        kind: IdKind,
+        rid: Option<String>,
+    ) {
+        let state = match v {
+            Verdict::Delivered => OrderState::Paid,
+            Verdict::Delivering => OrderState::Delivering,
+            Verdict::DeliveryFailed => OrderState::DeliveryFailed,
+            _ => OrderState::PartlyUnpayable,
+        };
+        let first_new = self.state_of(id).is_none_or(|s| !s.charged());
+        self.record(id, state, deals.first().map(|d| d.status), rid.clone());
+        push_unique(
+            &mut self.st.resource_ids,
+            deals.iter().flat_map(|d| d.resource_id.clone()),
+        );
+        push_unique(
+            &mut self.st.order_ids,
+            deals.iter().map(|d| d.order_id.clone()),
+        );
+        if kind == IdKind::BigDeal {
+            push_unique(&mut self.st.big_deal_ids, [id.to_string()]);
+        }
+        self.st.request_id = rid;
+        if first_new {
+            self.st.paid_at = Some(rfc3339(self.now));
+            self.st.unknown_outcomes = 0;
         }
     }
+
+    /// Ids proved unpaid: a new attempt is safe, but not at once after an unknown outcome (the call
+    /// itself may be what fails) and not at all when PayDeals refused them for no visible reason.
+    fn on_found_unpaid(&mut self, pending: &PendingLookup, unpaid: &[String], explained: bool) {
+        match pending.reason {
+            LookupReason::InvalidDeal if !explained => {
+                self.st.stalled_generation = Some(self.generation);
+                self.note(
+                    NoteType::Warning,
+                    "InvalidDeal",
+                    format!(
+                        "PayDeals called {} invalid, yet they are unpaid: not paying again; check them in the Tencent Cloud console, then change any spec field (e.g. toggle spec.suspend) to retry",
+                        unpaid.join(", ")
+                    ),
+                );
+            }
+            LookupReason::InvalidDeal => {
+                self.note(
+                    NoteType::Normal,
+                    "RetryingUnpaid",
+                    format!(
+                        "some orders were already settled; paying the unpaid rest ({})",
+                        unpaid.join(", ")
+                    ),
+                );
+            }
+            _ if self.st.unknown_outcomes > 0 => {
+                let d = self.back_off_unknown();
+                self.note(
+                    NoteType::Warning,
+                    OUTCOME_UNKNOWN,
+                    format!(
+                        "{} proved unpaid after {} unknown outcome(s) in a row; next attempt in {}s",
+                        unpaid.join(", "),
+                        self.st.unknown_outcomes,
+                        d.as_secs()
+                    ),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// Once nothing is pending, an error that only explained the lookup is history.
+    fn settle_last_error(&mut self) {
+        let keep = self.st.stalled_generation.is_some()
+            || self.st.unknown_outcomes > 0
+            || self.st.next_retry_at.is_some();
+        if !keep {
+            self.st.last_error = None;
+        }
+    }
+}
+
+fn listed_ids(attempt: &Attempt, resp: &PayDealsResponse) -> Vec<String> {
+    let listed = match attempt.kind {
+        IdKind::Order => &resp.order_ids,
+        IdKind::BigDeal => &resp.big_deal_ids,
+    };
+    attempt
+        .ids
+        .iter()
+        .filter(|id| listed.contains(id))
+        .cloned()
+        .collect()
+}
+
+fn deals_of<'d>(deals: &'d [Deal], kind: IdKind, id: &str) -> Vec<&'d Deal> {
+    deals
+        .iter()
+        .filter(|d| match kind {
+            IdKind::Order => d.order_id == id,
+            IdKind::BigDeal => d.big_deal_id == id,
+        })
+        .collect()
 }

@@ -28,12 +28,32 @@ pub struct Policy {
     pub transient: Curve,
     /// A person must act: retry slowly; reset when the credentials change.
     pub needs_human: Curve,
-    /// Looking up an unknown outcome.
+    /// Looking up an unknown outcome or a delivery.
     pub lookup: Curve,
+    /// A new PayDeals attempt after an unknown outcome proved the orders unpaid: the call may be what
+    /// fails, so attempts slow down instead of storming.
+    pub unknown: Curve,
+    /// Consecutive unknown outcomes after which the payment is Stalled (it keeps retrying on `unknown`).
+    pub max_unknown_outcomes: u32,
+    /// Lookups that settle nothing after which the payment is Stalled (it keeps looking on `lookup`).
+    pub max_lookups: u32,
     /// How far before the attempt the order lookup window starts (orders are created before they are paid).
     pub lookback: Duration,
     /// Requeue while waiting for credentials to appear (the Secret watch usually comes first).
     pub credentials_recheck: Duration,
+    /// False when the shell must not start a new PayDeals call now (its step budget or deadline is
+    /// spent): an answer is still folded, and the attempt is chosen again next time instead.
+    pub start_attempts: bool,
+}
+
+impl Policy {
+    /// The same policy, holding new attempts back.
+    pub fn holding(self) -> Self {
+        Self {
+            start_attempts: false,
+            ..self
+        }
+    }
 }
 
 impl Default for Policy {
@@ -51,8 +71,15 @@ impl Default for Policy {
                 base: Duration::from_secs(2),
                 cap: Duration::from_secs(5 * 60),
             },
+            unknown: Curve {
+                base: Duration::from_secs(5),
+                cap: Duration::from_secs(10 * 60),
+            },
+            max_unknown_outcomes: 5,
+            max_lookups: 5,
             lookback: Duration::from_secs(31 * 24 * 3600),
             credentials_recheck: Duration::from_secs(5 * 60),
+            start_attempts: true,
         }
     }
 }

@@ -27,8 +27,14 @@ pub use time::{api_time, rfc3339};
 pub enum Event {
     /// Nothing new: a watch event, a requeue, a restart.
     Observe,
-    /// The outcome of the PayDeals call recorded in `status.inFlight`.
-    Paid(Result<PayDealsResponse, CallError>),
+    /// The outcome of a PayDeals call; `attempt` is the one the call was made for, so an answer that
+    /// arrives after the status moved on (another replica, a re-read) still folds in what it proves.
+    Paid {
+        /// The attempt the call was made for.
+        attempt: Attempt,
+        /// What PayDeals answered.
+        result: Result<PayDealsResponse, CallError>,
+    },
     /// The outcome of looking up `status.pendingLookup` (every deal found, any page).
     LookedUp(Result<LookupAnswer, CallError>),
 }
@@ -141,6 +147,44 @@ pub struct Decision {
     pub action: Action,
     /// Events to emit.
     pub notes: Vec<Note>,
+}
+
+/// Prepares a status carried over from elsewhere: every target id not already pending is looked up
+/// before anything is paid or reported (an in-flight attempt is settled by the engine as usual).
+pub fn verify_first(
+    mut status: DealPaymentStatus,
+    spec: &DealPaymentSpec,
+    now: Timestamp,
+) -> DealPaymentStatus {
+    let (kind, ids) = spec.targets();
+    let in_flight: Vec<String> = status
+        .in_flight
+        .as_ref()
+        .map(|a| a.ids.clone())
+        .unwrap_or_default();
+    let ids: Vec<String> = ids
+        .iter()
+        .filter(|id| !in_flight.contains(id))
+        .cloned()
+        .collect();
+    // What the old status claimed is forgotten until the lookup proves it again.
+    status.orders.retain(|o| in_flight.contains(&o.id));
+    status.order_ids.clear();
+    status.big_deal_ids.clear();
+    status.resource_ids.clear();
+    status.request_id = None;
+    status.paid_at = None;
+    status.pending_lookup = (!ids.is_empty()).then(|| crate::api::PendingLookup {
+        kind,
+        ids,
+        since: rfc3339(now),
+        reason: crate::api::LookupReason::Resume,
+        tries: 0,
+        next_at: None,
+        not_found: vec![],
+        error: None,
+    });
+    status
 }
 
 /// Decides the next status and action.

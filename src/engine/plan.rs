@@ -1,4 +1,7 @@
 //! Choosing the next action, and the conditions that explain it.
+//!
+//! `choose` runs gates in order; the first that returns an action wins. The order is the protocol:
+//! an unknown outcome is settled before anything else, nothing is paid twice, and every wait says why.
 
 use std::time::Duration;
 
@@ -6,7 +9,9 @@ use super::apply::{Ctx, OUTCOME_UNKNOWN, describe};
 use super::conditions::{self, Desired, PAID, READY, RECONCILING, STALLED};
 use super::time::{api_time, parse, rfc3339};
 use super::{Action, CredentialsState, Decision, NoteType};
-use crate::api::{Attempt, IdKind, LastError, OrderState, PendingLookup, validate_spec};
+use crate::api::{
+    Attempt, IdKind, LastError, LookupReason, OrderState, PendingLookup, validate_spec,
+};
 use crate::tencent::ErrorClass;
 use crate::tencent::error::reason_for_code;
 use crate::tencent::models::{PayDealsRequest, status};
@@ -35,11 +40,16 @@ impl Summary {
         self.reconciling = false;
         self
     }
+    fn stalled_if(self, cond: bool) -> Self {
+        if cond { self.stalled() } else { self }
+    }
     fn idle(mut self) -> Self {
         self.reconciling = false;
         self
     }
 }
+
+type Gate = (Action, Summary);
 
 fn error_reason(e: &LastError) -> String {
     match e.class {
@@ -48,9 +58,8 @@ fn error_reason(e: &LastError) -> String {
     }
 }
 
-fn wait_until(ctx: &Ctx<'_>) -> Option<Duration> {
-    let at = parse(ctx.st.next_retry_at.as_deref()?);
-    let left = ctx.now.duration_until(at);
+fn left_until(ctx: &Ctx<'_>, at: Option<&str>) -> Option<Duration> {
+    let left = ctx.now.duration_until(parse(at?));
     (left.is_positive()).then(|| Duration::try_from(left).unwrap_or_default())
 }
 
@@ -85,129 +94,148 @@ fn pay_request(ctx: &Ctx<'_>, kind: IdKind, ids: &[String]) -> PayDealsRequest {
     }
 }
 
-/// Picks the action; gates run in order, the first that holds wins.
-///
-/// A pre-payment check (a spending cap against `RealTotalCost`, a dry run proving the orders payable) slots
-/// in as one more gate just before the attempt is recorded: an `Action::Check` whose answer comes back as
-/// an event, folded like a lookup.
-fn choose(ctx: &mut Ctx<'_>) -> (Action, Summary) {
-    // An attempt recorded without an outcome: the process died or the answer was lost.
+fn credentials_problem(ctx: &Ctx<'_>) -> Option<(String, String)> {
+    match &ctx.credentials {
+        CredentialsState::Unavailable { code, message } => Some((code.clone(), message.clone())),
+        CredentialsState::Available { .. } => None,
+    }
+}
+
+/// An attempt recorded without an outcome: the process died or the answer was lost.
+fn recover_in_flight(ctx: &mut Ctx<'_>) {
     if let Some(a) = ctx.st.in_flight.take() {
         ctx.note(
             NoteType::Warning,
             OUTCOME_UNKNOWN,
             format!("PayDeals attempt {} for {} has no recorded outcome (operator restarted?); looking the orders up", a.id, a.ids.join(", ")),
         );
-        ctx.st.pending_lookup = Some(PendingLookup {
-            kind: a.kind,
-            ids: a.ids,
-            since: a.started_at,
-            reason: OUTCOME_UNKNOWN.into(),
-        });
-        ctx.clear_backoff();
+        ctx.unknown_outcome(a, LookupReason::OutcomeUnknown);
     }
-    let creds_problem = match &ctx.credentials {
-        CredentialsState::Unavailable { code, message } => Some((code.clone(), message.clone())),
-        CredentialsState::Available { .. } => None,
-    };
-    if let Some(p) = ctx.st.pending_lookup.clone() {
-        let why = format!(
-            "outcome of paying {} is unknown ({}); no new payment until DescribeDealsByCond settles it",
-            p.ids.join(", "),
-            p.reason
-        );
-        if let Some((code, message)) = creds_problem {
-            let s = Summary::new(
-                code,
-                format!("{why}, but credentials are unavailable: {message}"),
-            )
-            .stalled();
-            return (
-                Action::AwaitChange {
-                    recheck: Some(ctx.policy.credentials_recheck),
-                },
-                s,
-            );
-        }
-        if let Some(left) = wait_until(ctx) {
-            let detail = ctx
-                .st
-                .last_error
-                .as_ref()
-                .map(|e| format!("; last lookup error {}", describe(e)))
-                .unwrap_or_default();
-            let mut s = Summary::new(
-                OUTCOME_UNKNOWN,
-                format!("{why}{detail}; looking again in {}s", left.as_secs()),
-            );
-            // Orders that keep not showing up need a person to look.
-            s.stalled = ctx.st.consecutive_failures >= 5;
-            s.reconciling = !s.stalled;
-            return (Action::RequeueAfter(left), s);
-        }
-        return (lookup_action(ctx, &p), Summary::new(OUTCOME_UNKNOWN, why));
-    }
+}
 
+fn unknown_outcomes_exhausted(ctx: &Ctx<'_>) -> bool {
+    ctx.st.unknown_outcomes >= ctx.policy.max_unknown_outcomes
+}
+
+/// Ids whose outcome is unknown block every new payment until a lookup settles them.
+fn unknown_gate(ctx: &Ctx<'_>) -> Option<Gate> {
+    let p = ctx.st.pending_lookup.as_ref()?;
+    let unknown: Vec<&String> = p
+        .ids
+        .iter()
+        .filter(|id| ctx.state_of(id) != Some(OrderState::Delivering))
+        .collect();
+    if unknown.is_empty() {
+        return None;
+    }
+    let ids: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
+    let mut last = ctx
+        .st
+        .last_error
+        .as_ref()
+        .map(|e| format!("; last error {}", describe(e)))
+        .unwrap_or_default();
+    if let Some(e) = &p.error {
+        last.push_str(&format!("; last lookup error {}", describe(e)));
+    }
+    let why = format!(
+        "outcome of paying {} is unknown ({}{last}); no new payment until DescribeDealsByCond settles it",
+        ids.join(", "),
+        p.reason.as_str(),
+    );
+    if let Some((code, message)) = credentials_problem(ctx) {
+        let s = Summary::new(
+            code,
+            format!("{why}, but credentials are unavailable: {message}"),
+        );
+        let recheck = Some(ctx.policy.credentials_recheck);
+        return Some((Action::AwaitChange { recheck }, s.stalled()));
+    }
+    let Some(left) = left_until(ctx, p.next_at.as_deref()) else {
+        return Some((lookup_action(ctx, p), Summary::new(OUTCOME_UNKNOWN, why)));
+    };
+    let exhausted = p.tries >= ctx.policy.max_lookups;
+    let all_missing = unknown.iter().all(|id| p.not_found.contains(id));
+    let (reason, what) = if all_missing {
+        ("OrderNotFound", "not found by DescribeDealsByCond")
+    } else {
+        (OUTCOME_UNKNOWN, "not settled")
+    };
+    let s = Summary::new(
+        reason,
+        format!(
+            "{why}; {what} after {} lookup(s), looking again in {}s",
+            p.tries,
+            left.as_secs()
+        ),
+    )
+    .stalled_if(exhausted || unknown_outcomes_exhausted(ctx));
+    Some((Action::RequeueAfter(left), s))
+}
+
+fn spec_gate(ctx: &Ctx<'_>) -> Option<Gate> {
     let errors = validate_spec(ctx.spec);
-    if !errors.is_empty() {
-        return (
+    (!errors.is_empty()).then(|| {
+        (
             Action::AwaitChange { recheck: None },
             Summary::new("InvalidSpec", errors.join("; ")).stalled(),
-        );
-    }
+        )
+    })
+}
 
-    let (kind, ids) = ctx.spec.targets();
-    let ids = ids.to_vec();
-    let remaining: Vec<String> = ids
-        .iter()
-        .filter(|id| ctx.record_of(id).is_none())
-        .cloned()
-        .collect();
-    let of_state = |ctx: &Ctx<'_>, st: OrderState| -> Vec<String> {
+/// Every id has a final state: done, or a stall that names what a person must do.
+fn settled_gate(ctx: &Ctx<'_>, ids: &[String]) -> Gate {
+    let of = |st: OrderState| -> Vec<String> {
         ids.iter()
-            .filter(|id| ctx.record_of(id).is_some_and(|r| r.state == st))
+            .filter(|id| ctx.state_of(id) == Some(st))
             .cloned()
             .collect()
     };
-    let failed = of_state(ctx, OrderState::DeliveryFailed);
-    let unpayable = of_state(ctx, OrderState::Unpayable);
-    if remaining.is_empty() {
-        if failed.is_empty() && unpayable.is_empty() {
-            let rid = ctx.st.request_id.clone().unwrap_or_default();
-            let mut s =
-                Summary::new("Paid", format!("paid {} (RequestId {rid})", ids.join(", "))).idle();
-            s.ready = true;
-            return (Action::Done, s);
-        }
-        let mut parts = Vec::new();
-        if !failed.is_empty() {
-            parts.push(format!("{} charged but delivery failed: contact Tencent Cloud support; they will not be paid again", failed.join(", ")));
-        }
-        if !unpayable.is_empty() {
-            let detail: Vec<String> = unpayable
-                .iter()
-                .map(|id| {
-                    format!(
-                        "{id} ({})",
-                        ctx.record_of(id)
-                            .and_then(|r| r.tencent_status)
-                            .map_or("unpayable", status::name)
-                    )
-                })
-                .collect();
-            parts.push(format!("{} can never be paid", detail.join(", ")));
-        }
-        let reason = if failed.is_empty() {
-            "OrderUnpayable"
-        } else {
-            "DeliveryFailed"
-        };
-        return (
-            Action::AwaitChange { recheck: None },
-            Summary::new(reason, parts.join("; ")).stalled(),
-        );
+    let (failed, unpayable, partly) = (
+        of(OrderState::DeliveryFailed),
+        of(OrderState::Unpayable),
+        of(OrderState::PartlyUnpayable),
+    );
+    if failed.is_empty() && unpayable.is_empty() && partly.is_empty() {
+        let rid = ctx.st.request_id.clone().unwrap_or_default();
+        let mut s = Summary::new(
+            "Paid",
+            format!("paid and delivered {} (RequestId {rid})", ids.join(", ")),
+        )
+        .idle();
+        s.ready = true;
+        return (Action::Done, s);
     }
+    let mut parts = Vec::new();
+    if !failed.is_empty() {
+        parts.push(format!("{} charged but delivery failed: contact Tencent Cloud support; they will not be paid again", failed.join(", ")));
+    }
+    if !partly.is_empty() {
+        parts.push(format!("{} settled part charged, part unpayable (see status.orders): contact Tencent Cloud support; they will not be paid again", partly.join(", ")));
+    }
+    if !unpayable.is_empty() {
+        let detail: Vec<String> = unpayable
+            .iter()
+            .map(|id| {
+                let st = ctx.record_of(id).and_then(|r| r.tencent_status);
+                format!("{id} ({})", st.map_or("unpayable", status::name))
+            })
+            .collect();
+        parts.push(format!("{} can never be paid", detail.join(", ")));
+    }
+    let reason = match (failed.is_empty(), partly.is_empty()) {
+        (false, _) => "DeliveryFailed",
+        (true, false) => "PartlyUnpayable",
+        (true, true) => "OrderUnpayable",
+    };
+    (
+        Action::AwaitChange { recheck: None },
+        Summary::new(reason, parts.join("; ")).stalled(),
+    )
+}
 
+/// Why the remaining ids cannot be paid right now, if they cannot.
+fn pay_blocked(ctx: &mut Ctx<'_>, remaining: &[String]) -> Option<Gate> {
     if ctx.st.stalled_generation == Some(ctx.generation) {
         let (reason, msg) = match &ctx.st.last_error {
             Some(e) => (
@@ -215,14 +243,12 @@ fn choose(ctx: &mut Ctx<'_>) -> (Action, Summary) {
                 format!("PayDeals failed: {}; change the spec to retry", describe(e)),
             ),
             None => (
-                "Failed".to_string(),
-                "payment failed; change the spec to retry".to_string(),
+                "Failed".into(),
+                "payment failed; change the spec to retry".into(),
             ),
         };
-        return (
-            Action::AwaitChange { recheck: None },
-            Summary::new(reason, msg).stalled(),
-        );
+        let s = Summary::new(reason, msg).stalled();
+        return Some((Action::AwaitChange { recheck: None }, s));
     }
     if ctx.spec.suspend {
         let s = Summary::new(
@@ -233,43 +259,53 @@ fn choose(ctx: &mut Ctx<'_>) -> (Action, Summary) {
             ),
         )
         .idle();
-        return (Action::AwaitChange { recheck: None }, s);
+        return Some((Action::AwaitChange { recheck: None }, s));
     }
-    if let Some((code, message)) = creds_problem {
+    if let Some((code, message)) = credentials_problem(ctx) {
         ctx.st.last_error = Some(LastError {
             code: code.clone(),
             message: message.clone(),
             request_id: None,
             class: ErrorClass::NeedsHuman,
         });
-        return (
-            Action::AwaitChange {
-                recheck: Some(ctx.policy.credentials_recheck),
-            },
-            Summary::new(code, message).stalled(),
-        );
+        let recheck = Some(ctx.policy.credentials_recheck);
+        let s = Summary::new(code, message).stalled();
+        return Some((Action::AwaitChange { recheck }, s));
     }
-    if let Some(left) = wait_until(ctx) {
-        let (reason, detail, stalled) = match &ctx.st.last_error {
-            Some(e) => (
-                error_reason(e),
-                describe(e),
-                e.class == ErrorClass::NeedsHuman,
-            ),
-            None => ("Backoff".to_string(), "waiting".to_string(), false),
-        };
-        let mut s = Summary::new(
-            reason,
-            format!("PayDeals failed: {detail}; retrying in {}s", left.as_secs()),
-        );
-        if stalled {
-            s = s.stalled();
-            s.message
-                .push_str(" (or at once when the credentials Secret changes)");
-        }
-        return (Action::RequeueAfter(left), s);
-    }
+    let left = left_until(ctx, ctx.st.next_retry_at.as_deref())?;
+    Some((Action::RequeueAfter(left), backoff_summary(ctx, left)))
+}
 
+fn backoff_summary(ctx: &Ctx<'_>, left: Duration) -> Summary {
+    let secs = left.as_secs();
+    let Some(e) = &ctx.st.last_error else {
+        return Summary::new("Backoff", format!("waiting; retrying in {secs}s"));
+    };
+    let n = ctx.st.unknown_outcomes;
+    if n > 0 {
+        return Summary::new(
+            OUTCOME_UNKNOWN,
+            format!(
+                "PayDeals outcome unknown {n} time(s) in a row, the orders proved unpaid each time; last error {}; next attempt in {secs}s",
+                describe(e)
+            ),
+        )
+        .stalled_if(unknown_outcomes_exhausted(ctx));
+    }
+    let human = e.class == ErrorClass::NeedsHuman;
+    let mut s = Summary::new(
+        error_reason(e),
+        format!("PayDeals failed: {}; retrying in {secs}s", describe(e)),
+    )
+    .stalled_if(human);
+    if human {
+        s.message
+            .push_str(" (or at once when the credentials Secret changes)");
+    }
+    s
+}
+
+fn start_attempt(ctx: &mut Ctx<'_>, kind: IdKind, remaining: Vec<String>) -> Gate {
     let attempt = Attempt {
         id: ctx.attempt_id.clone(),
         started_at: rfc3339(ctx.now),
@@ -280,65 +316,181 @@ fn choose(ctx: &mut Ctx<'_>) -> (Action, Summary) {
     let request = pay_request(ctx, kind, &remaining);
     ctx.st.in_flight = Some(attempt.clone());
     ctx.st.attempts = ctx.st.attempts.saturating_add(1);
+    let what = format!("{} (attempt {})", remaining.join(", "), ctx.st.attempts);
     ctx.note(
         NoteType::Normal,
         "PaymentStarted",
-        format!(
-            "calling PayDeals for {} (attempt {})",
-            remaining.join(", "),
-            ctx.st.attempts
-        ),
+        format!("calling PayDeals for {what}"),
     );
-    let s = Summary::new(
-        "Paying",
-        format!(
-            "PayDeals call in flight for {} (attempt {})",
-            remaining.join(", "),
-            ctx.st.attempts
-        ),
-    );
+    let s = Summary::new("Paying", format!("PayDeals call in flight for {what}"));
     (Action::Pay { attempt, request }, s)
 }
 
-/// Chooses the action and writes the conditions that explain it.
-pub(super) fn plan(mut ctx: Ctx<'_>) -> Decision {
-    let (action, s) = choose(&mut ctx);
+/// Payable now, but the shell holds new attempts back (its budget or deadline is spent).
+fn held(remaining: &[String]) -> Gate {
+    let s = Summary::new(
+        "Paying",
+        format!(
+            "{} will be paid next (no PayDeals call made yet)",
+            remaining.join(", ")
+        ),
+    );
+    (Action::RequeueAfter(Duration::ZERO), s)
+}
+
+/// Paid ids whose delivery is not confirmed: look them up (on their own backoff).
+fn delivery_gate(ctx: &mut Ctx<'_>, kind: IdKind, delivering: Vec<String>) -> Gate {
+    let listed = ctx.st.pending_lookup.as_ref().map(|p| p.ids.clone());
+    let missing: Vec<String> = delivering
+        .iter()
+        .filter(|id| !listed.as_ref().is_some_and(|l| l.contains(id)))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        let since = ctx.st.paid_at.clone().unwrap_or_else(|| rfc3339(ctx.now));
+        ctx.pend(kind, missing, since, LookupReason::Delivery);
+    }
+    let Some(p) = ctx.st.pending_lookup.clone() else {
+        unreachable!("every delivering id is pending")
+    };
+    let seen: Vec<String> = delivering
+        .iter()
+        .map(|id| {
+            let st = ctx.record_of(id).and_then(|r| r.tencent_status);
+            format!("{id}: {}", st.map_or("paid", status::name))
+        })
+        .collect();
+    let why = format!("paid; waiting for delivery ({})", seen.join(", "));
+    if let Some((code, message)) = credentials_problem(ctx) {
+        let s = Summary::new(
+            code,
+            format!("{why}, but credentials are unavailable: {message}"),
+        );
+        let recheck = Some(ctx.policy.credentials_recheck);
+        return (Action::AwaitChange { recheck }, s.stalled());
+    }
+    match left_until(ctx, p.next_at.as_deref()) {
+        None => (lookup_action(ctx, &p), Summary::new("Delivering", why)),
+        Some(left) => {
+            let missing = !p.not_found.is_empty() && p.tries >= ctx.policy.max_lookups;
+            let reason = if missing {
+                "OrderNotFound"
+            } else {
+                "Delivering"
+            };
+            let s = Summary::new(
+                reason,
+                format!("{why}; looking again in {}s", left.as_secs()),
+            )
+            .stalled_if(missing);
+            (Action::RequeueAfter(left), s)
+        }
+    }
+}
+
+/// While payment is blocked and a delivery is pending, do the delivery's work but explain the block.
+fn combine(blocked: Gate, delivery: Gate) -> Gate {
+    let (b_action, b_summary) = blocked;
+    let action = match (&b_action, delivery.0) {
+        (Action::RequeueAfter(a), Action::RequeueAfter(b)) => Action::RequeueAfter(*a.min(&b)),
+        (_, Action::AwaitChange { .. }) => b_action,
+        (_, d) => d,
+    };
+    (action, b_summary)
+}
+
+/// Picks the action; gates run in order, the first that holds wins.
+fn choose(ctx: &mut Ctx<'_>) -> Gate {
+    recover_in_flight(ctx);
+    if let Some(g) = unknown_gate(ctx).or_else(|| spec_gate(ctx)) {
+        return g;
+    }
+    let (kind, ids) = ctx.spec.targets();
+    let ids = ids.to_vec();
+    let remaining: Vec<String> = ids
+        .iter()
+        .filter(|id| ctx.record_of(id).is_none())
+        .cloned()
+        .collect();
+    let delivering: Vec<String> = ctx
+        .st
+        .orders
+        .iter()
+        .filter(|o| o.state == OrderState::Delivering)
+        .map(|o| o.id.clone())
+        .collect();
+    if remaining.is_empty() && delivering.is_empty() {
+        return settled_gate(ctx, &ids);
+    }
+    let blocked = if remaining.is_empty() {
+        None
+    } else {
+        match pay_blocked(ctx, &remaining) {
+            None if ctx.policy.start_attempts => return start_attempt(ctx, kind, remaining),
+            None => Some(held(&remaining)),
+            b => b,
+        }
+    };
+    if delivering.is_empty() {
+        return blocked.unwrap_or_else(|| unreachable!("remaining is not empty"));
+    }
+    let delivery = delivery_gate(ctx, kind, delivering);
+    match blocked {
+        Some(b) => combine(b, delivery),
+        None => delivery,
+    }
+}
+
+fn paid_condition(ctx: &Ctx<'_>) -> Desired {
     let charged: Vec<&str> = ctx
         .st
         .orders
         .iter()
-        .filter(|o| matches!(o.state, OrderState::Paid | OrderState::DeliveryFailed))
+        .filter(|o| o.state.charged())
         .map(|o| o.id.as_str())
         .collect();
-    let kind_ids = ctx.spec.targets().1;
-    let all_charged =
-        !kind_ids.is_empty() && kind_ids.iter().all(|id| charged.contains(&id.as_str()));
-    let paid = if charged.is_empty() {
-        Desired {
+    if charged.is_empty() {
+        return Desired {
             type_: PAID,
             status: false,
             reason: "NotPaid".into(),
             message: "no money has moved".into(),
-        }
-    } else {
-        let any_failed = ctx
-            .st
-            .orders
-            .iter()
-            .any(|o| o.state == OrderState::DeliveryFailed);
-        let reason = match (all_charged, any_failed) {
-            (_, true) => "DeliveryFailed",
-            (true, false) => "Paid",
-            (false, false) => "PartiallyPaid",
         };
-        Desired {
-            type_: PAID,
-            status: true,
-            reason: reason.into(),
-            message: format!("charged for {}", charged.join(", ")),
+    }
+    let targets = ctx.spec.targets().1;
+    let all_charged =
+        !targets.is_empty() && targets.iter().all(|id| charged.contains(&id.as_str()));
+    let any_failed = ctx.st.orders.iter().any(|o| {
+        matches!(
+            o.state,
+            OrderState::DeliveryFailed | OrderState::PartlyUnpayable
+        )
+    });
+    let reason = match (all_charged, any_failed) {
+        (_, true) => "DeliveryFailed",
+        (true, false) => "Paid",
+        (false, false) => "PartiallyPaid",
+    };
+    Desired {
+        type_: PAID,
+        status: true,
+        reason: reason.into(),
+        message: format!("charged for {}", charged.join(", ")),
+    }
+}
+
+/// kstatus shape: Reconciling and Stalled carry the reason only while True.
+fn desired(s: &Summary, paid: Desired) -> Vec<Desired> {
+    let when = |on: bool, off: &str| -> (String, String) {
+        if on {
+            (s.reason.clone(), s.message.clone())
+        } else {
+            (off.to_string(), String::new())
         }
     };
-    let desired = vec![
+    let (rec_reason, rec_msg) = when(s.reconciling, "Settled");
+    let (st_reason, st_msg) = when(s.stalled, "Progressing");
+    vec![
         Desired {
             type_: READY,
             status: s.ready,
@@ -348,39 +500,35 @@ pub(super) fn plan(mut ctx: Ctx<'_>) -> Decision {
         Desired {
             type_: RECONCILING,
             status: s.reconciling,
-            reason: if s.reconciling {
-                s.reason.clone()
-            } else {
-                "Settled".into()
-            },
-            message: if s.reconciling {
-                s.message.clone()
-            } else {
-                String::new()
-            },
+            reason: rec_reason,
+            message: rec_msg,
         },
         Desired {
             type_: STALLED,
             status: s.stalled,
-            reason: if s.stalled {
-                s.reason.clone()
-            } else {
-                "Progressing".into()
-            },
-            message: if s.stalled {
-                s.message.clone()
-            } else {
-                String::new()
-            },
+            reason: st_reason,
+            message: st_msg,
         },
         paid,
-    ];
+    ]
+}
+
+/// Chooses the action and writes the conditions that explain it.
+pub(super) fn plan(mut ctx: Ctx<'_>) -> Decision {
+    let (action, s) = choose(&mut ctx);
+    let paid = paid_condition(&ctx);
     if s.ready {
         ctx.st.last_error = None;
         ctx.st.next_retry_at = None;
         ctx.st.consecutive_failures = 0;
+        ctx.st.unknown_outcomes = 0;
     }
-    ctx.st.conditions = conditions::merge(&ctx.st.conditions, desired, ctx.generation, ctx.now);
+    ctx.st.conditions = conditions::merge(
+        &ctx.st.conditions,
+        desired(&s, paid),
+        ctx.generation,
+        ctx.now,
+    );
     Decision {
         status: ctx.st,
         action,

@@ -47,8 +47,15 @@ impl Run {
             n: 0,
         }
     }
-    fn step(&mut self, event: Event) -> Decision {
+    /// A `Paid` event built with an empty attempt answers the attempt in flight.
+    fn step(&mut self, mut event: Event) -> Decision {
         self.n += 1;
+        if let Event::Paid { attempt, .. } = &mut event
+            && attempt.id.is_empty()
+            && let Some(a) = self.status.as_ref().and_then(|s| s.in_flight.clone())
+        {
+            *attempt = a;
+        }
         let d = decide(
             Input {
                 spec: &self.spec,
@@ -80,8 +87,22 @@ impl Run {
     }
 }
 
+/// An answer to the attempt in flight (see [`Run::step`]).
+fn answer(result: Result<PayDealsResponse, CallError>) -> Event {
+    Event::Paid {
+        attempt: crate::api::Attempt {
+            id: String::new(),
+            started_at: String::new(),
+            kind: IdKind::Order,
+            ids: vec![],
+            generation: 0,
+        },
+        result,
+    }
+}
+
 fn ok(order_ids: &[&str], rid: &str) -> Event {
-    Event::Paid(Ok(PayDealsResponse {
+    answer(Ok(PayDealsResponse {
         order_ids: order_ids.iter().map(|s| s.to_string()).collect(),
         resource_ids: ResourceIds {
             all: vec!["ins-1".into()],
@@ -93,11 +114,17 @@ fn ok(order_ids: &[&str], rid: &str) -> Event {
 }
 
 fn api_err(code: &str) -> Event {
-    Event::Paid(Err(CallError::Api(ApiError {
+    answer(Err(CallError::Api(ApiError {
         code: code.into(),
         message: format!("{code} happened"),
         request_id: "rid-9".into(),
     })))
+}
+
+fn lost() -> Event {
+    answer(Err(CallError::OutcomeUnknown(
+        "timeout after sending".into(),
+    )))
 }
 
 fn deal(id: &str, big: &str, status: i64) -> Deal {
@@ -148,36 +175,81 @@ fn new_payment_records_intent_before_paying() {
 }
 
 #[test]
-fn success_settles_ready_with_what_was_paid() {
+fn success_is_paid_then_ready_only_once_delivered() {
     let mut r = Run::new(spec(&["o1", "o2"]));
     r.step(Event::Observe);
     r.advance(1);
     let d = r.step(ok(&["o1", "o2"], "rid-1"));
-    assert_eq!(d.action, Action::Done);
+    let Action::LookUp { ids, .. } = &d.action else {
+        panic!("{:?}", d.action)
+    };
+    assert_eq!(ids, &["o1", "o2"], "delivery is confirmed by a lookup");
     let st = r.st();
     assert!(st.in_flight.is_none());
     assert_eq!(st.order_ids, ["o1", "o2"]);
-    assert_eq!(st.resource_ids, ["ins-1"]);
-    assert_eq!(st.big_deal_ids, ["b1"]);
     assert_eq!(st.request_id.as_deref(), Some("rid-1"));
     assert_eq!(st.paid_at.as_deref(), Some("2026-11-28T10:00:01Z"));
-    assert_eq!(
-        r.cond(READY),
-        (
-            "True".into(),
-            "Paid".into(),
-            "paid o1, o2 (RequestId rid-1)".into()
-        )
+    assert_eq!(st.orders[0].state, OrderState::Delivering);
+    assert_eq!(r.cond(PAID).0, "True");
+    assert_eq!(r.cond(READY).0, "False");
+    assert_eq!(r.cond(READY).1, "Delivering");
+    // Still delivering: Ready stays False, and it looks again after a while.
+    let d = r.step(looked_up(vec![deal("o1", "", 4), deal("o2", "", 3)]));
+    assert!(
+        matches!(d.action, Action::RequeueAfter(_)),
+        "{:?}",
+        d.action
     );
+    assert_eq!(r.cond(READY).1, "Delivering");
+    assert_eq!(r.cond(RECONCILING).0, "True");
+    assert_eq!(r.cond(STALLED).0, "False");
+    assert!(
+        r.cond(READY).2.contains("o2: delivering"),
+        "{}",
+        r.cond(READY).2
+    );
+    r.advance(5);
+    let d = r.step(Event::Observe);
+    let Action::LookUp { ids, .. } = &d.action else {
+        panic!("{:?}", d.action)
+    };
+    assert_eq!(ids, &["o2"]);
+    let d = r.step(looked_up(vec![deal("o2", "", 4)]));
+    assert_eq!(d.action, Action::Done);
+    assert_eq!(r.st().resource_ids, ["ins-1", "ins-o1", "ins-o2"]);
+    assert_eq!(r.st().request_id.as_deref(), Some("lookup-rid"));
+    assert_eq!(r.cond(READY).0, "True");
+    assert_eq!(r.cond(READY).1, "Paid");
     assert_eq!(r.cond(RECONCILING).0, "False");
     assert_eq!(r.cond(STALLED).0, "False");
     assert_eq!(r.cond(PAID).0, "True");
+    assert_eq!(r.st().attempts, 1);
     // Settled stays settled, even without credentials.
     r.creds = CredentialsState::Unavailable {
         code: "SecretNotFound".into(),
         message: "gone".into(),
     };
     assert_eq!(r.step(Event::Observe).action, Action::Done);
+}
+
+#[test]
+fn delivery_that_fails_later_is_seen() {
+    let mut r = Run::new(spec(&["o1"]));
+    r.step(Event::Observe);
+    r.step(ok(&["o1"], "rid-1"));
+    r.step(looked_up(vec![deal("o1", "", 2)]));
+    assert_eq!(r.cond(READY).1, "Delivering");
+    r.advance(10);
+    r.step(Event::Observe);
+    let d = r.step(looked_up(vec![deal("o1", "", 5)]));
+    assert_eq!(d.action, Action::AwaitChange { recheck: None });
+    assert_eq!(r.cond(READY).1, "DeliveryFailed");
+    assert_eq!(r.cond(STALLED).0, "True");
+    assert_eq!(
+        r.cond(PAID),
+        ("True".into(), "DeliveryFailed".into(), r.cond(PAID).2)
+    );
+    assert_eq!(r.st().attempts, 1);
 }
 
 #[test]
@@ -188,11 +260,19 @@ fn partial_success_looks_up_the_rest_and_never_repays_the_paid() {
     let Action::LookUp { ids, kind, .. } = &d.action else {
         panic!("{:?}", d.action)
     };
-    assert_eq!(ids, &["o2"]);
+    assert_eq!(ids, &["o1", "o2"]);
     assert_eq!(*kind, IdKind::Order);
     assert_eq!(r.cond(PAID).1, "PartiallyPaid");
-    // o2 proves unpaid: only o2 is paid again.
-    let d = r.step(looked_up(vec![deal("o2", "b", 1)]));
+    assert_eq!(r.cond(READY).1, "OutcomeUnknown");
+    // o2 proves unpaid: after a pause (an unlisted id is an unknown outcome), only o2 is paid again.
+    let d = r.step(looked_up(vec![deal("o1", "b", 4), deal("o2", "b", 1)]));
+    assert!(
+        matches!(d.action, Action::RequeueAfter(_)),
+        "{:?}",
+        d.action
+    );
+    r.advance(10);
+    let d = r.step(Event::Observe);
     let Action::Pay { request, .. } = &d.action else {
         panic!("{:?}", d.action)
     };
@@ -258,6 +338,54 @@ fn invalid_deal_on_an_unpaid_order_stalls_instead_of_looping() {
 }
 
 #[test]
+fn invalid_deal_on_a_batch_records_the_paid_and_pays_the_unpaid_rest() {
+    let mut r = Run::new(spec(&["o1", "o2"]));
+    r.step(Event::Observe);
+    r.step(api_err("FailedOperation.InvalidDeal"));
+    let d = r.step(looked_up(vec![deal("o1", "", 4), deal("o2", "", 1)]));
+    let Action::Pay { request, .. } = &d.action else {
+        panic!("{:?}", d.action)
+    };
+    assert_eq!(request.order_ids, ["o2"]);
+    assert_eq!(r.st().orders[0].state, OrderState::Paid);
+    assert_eq!(r.cond(STALLED).0, "False");
+    // And if PayDeals calls the unpaid rest invalid again, it stalls naming what to do.
+    let d = r.step(api_err("FailedOperation.InvalidDeal"));
+    assert!(matches!(d.action, Action::LookUp { .. }));
+    let d = r.step(looked_up(vec![deal("o2", "", 1)]));
+    assert_eq!(d.action, Action::AwaitChange { recheck: None });
+    assert_eq!(r.cond(STALLED).1, "InvalidDeal");
+    assert!(
+        d.notes
+            .iter()
+            .any(|n| n.message.contains("toggle spec.suspend"))
+    );
+}
+
+#[test]
+fn invalid_deal_then_not_found_stalls_but_keeps_looking() {
+    let mut r = Run::new(spec(&["o1"]));
+    r.step(Event::Observe);
+    r.step(api_err("FailedOperation.InvalidDeal"));
+    let mut lookups = 0;
+    for _ in 0..6 {
+        if matches!(r.step(Event::Observe).action, Action::LookUp { .. }) {
+            lookups += 1;
+            r.step(looked_up(vec![]));
+        }
+        r.advance(600);
+    }
+    assert!(lookups >= 5);
+    assert_eq!(r.cond(STALLED).0, "True");
+    assert_eq!(r.cond(STALLED).1, "OrderNotFound");
+    assert!(matches!(
+        r.step(Event::Observe).action,
+        Action::LookUp { .. }
+    ));
+    assert_eq!(r.st().attempts, 1);
+}
+
+#[test]
 fn needs_human_backs_off_slowly_and_resets_on_new_credentials() {
     let mut r = Run::new(spec(&["o1"]));
     r.step(Event::Observe);
@@ -320,9 +448,7 @@ fn transient_errors_retry_fast_without_stalling() {
     assert_eq!(r.cond(RECONCILING).0, "True");
     r.advance(1);
     assert!(is_pay(&r.step(Event::Observe).action));
-    let d = r.step(Event::Paid(Err(CallError::NotSent(
-        "connection refused".into(),
-    ))));
+    let d = r.step(answer(Err(CallError::NotSent("connection refused".into()))));
     assert!(matches!(d.action, Action::RequeueAfter(_)));
     r.advance(5);
     assert!(is_pay(&r.step(Event::Observe).action));
@@ -336,6 +462,8 @@ fn charged_not_delivered_is_never_paid_again() {
     let mut r = Run::new(spec(&["o1"]));
     r.step(Event::Observe);
     let d = r.step(api_err("FailedOperation.PaySuccDeliverFailed"));
+    assert!(matches!(d.action, Action::LookUp { .. }), "{:?}", d.action);
+    let d = r.step(looked_up(vec![deal("o1", "", 5)]));
     assert_eq!(d.action, Action::AwaitChange { recheck: None });
     assert_eq!(
         r.cond(STALLED),
@@ -352,11 +480,35 @@ fn charged_not_delivered_is_never_paid_again() {
 }
 
 #[test]
+fn deliver_failed_on_several_orders_records_each_order_as_it_is() {
+    let mut r = Run::new(spec(&["o1", "o2", "o3"]));
+    r.step(Event::Observe);
+    let d = r.step(api_err("FailedOperation.PaySuccDeliverFailed"));
+    assert!(matches!(d.action, Action::LookUp { .. }), "{:?}", d.action);
+    assert_eq!(
+        r.cond(PAID).0,
+        "False",
+        "nothing is claimed before the lookup"
+    );
+    r.step(looked_up(vec![
+        deal("o1", "", 4),
+        deal("o2", "", 5),
+        deal("o3", "", 3),
+    ]));
+    let st = r.st();
+    let state = |id: &str| st.orders.iter().find(|o| o.id == id).unwrap().state;
+    assert_eq!(state("o1"), OrderState::Paid);
+    assert_eq!(state("o2"), OrderState::DeliveryFailed);
+    assert_eq!(state("o3"), OrderState::Delivering);
+    assert!(st.resource_ids.contains(&"ins-o1".to_string()));
+    assert_eq!(r.cond(PAID).1, "DeliveryFailed");
+    assert_eq!(st.attempts, 1);
+}
+
+#[test]
 fn outcome_unknown_looks_up_over_a_window_around_the_attempt() {
     for e in [
-        Event::Paid(Err(CallError::OutcomeUnknown(
-            "timeout after sending".into(),
-        ))),
+        lost(),
         api_err("InternalError"),
         api_err("FailedOperation"),
         api_err("Something.New"),
@@ -386,7 +538,7 @@ fn outcome_unknown_looks_up_over_a_window_around_the_attempt() {
 fn after_unknown(status: Option<i64>) -> (Run, Decision) {
     let mut r = Run::new(spec(&["o1"]));
     r.step(Event::Observe);
-    r.step(Event::Paid(Err(CallError::OutcomeUnknown("reset".into()))));
+    r.step(lost());
     let deals = status
         .map(|s| vec![deal("o1", "b", s), deal("other", "b", 1)])
         .unwrap_or_default();
@@ -396,19 +548,30 @@ fn after_unknown(status: Option<i64>) -> (Run, Decision) {
 
 #[test]
 fn every_lookup_status_has_its_verdict() {
-    for s in [2, 3, 4] {
+    let (r, d) = after_unknown(Some(4));
+    assert_eq!(d.action, Action::Done);
+    assert_eq!(r.st().orders[0].state, OrderState::Paid);
+    for s in [2, 3] {
         let (r, d) = after_unknown(Some(s));
-        assert_eq!(d.action, Action::Done, "status {s}");
-        assert_eq!(r.st().orders[0].state, OrderState::Paid);
+        assert!(matches!(d.action, Action::RequeueAfter(_)), "status {s}");
+        assert_eq!(r.st().orders[0].state, OrderState::Delivering);
+        assert_eq!(r.cond(READY).1, "Delivering");
+        assert_eq!(r.cond(PAID).0, "True");
         assert_eq!(r.st().attempts, 1, "never paid twice");
+        assert_eq!(r.st().unknown_outcomes, 0, "the outcome is known now");
     }
     let (r, d) = after_unknown(Some(5));
     assert_eq!(d.action, Action::AwaitChange { recheck: None });
     assert_eq!(r.cond(READY).1, "DeliveryFailed");
     assert_eq!(r.cond(PAID).0, "True");
     let (r, d) = after_unknown(Some(1));
-    assert!(is_pay(&d.action), "unpaid proves a new attempt safe");
-    assert_eq!(r.st().attempts, 2);
+    assert!(
+        matches!(d.action, Action::RequeueAfter(_)),
+        "unpaid proves a new attempt safe, after a pause: {:?}",
+        d.action
+    );
+    assert_eq!(r.st().attempts, 1);
+    assert_eq!(r.cond(READY).1, "OutcomeUnknown");
     for s in [6, 7, 8, 9, 10, 11, 13] {
         let (r, d) = after_unknown(Some(s));
         assert_eq!(
@@ -427,8 +590,82 @@ fn every_lookup_status_has_its_verdict() {
             "status {s:?}"
         );
         assert!(r.st().pending_lookup.is_some());
-        assert_eq!(r.cond(READY).1, "OutcomeUnknown");
+        assert_eq!(
+            r.cond(READY).1,
+            if s.is_none() {
+                "OrderNotFound"
+            } else {
+                "OutcomeUnknown"
+            }
+        );
     }
+}
+
+#[test]
+fn a_persistent_unknown_outcome_backs_off_then_stalls_and_never_storms() {
+    let mut r = Run::new(spec(&["o1"]));
+    let mut pays = 0;
+    let mut waits = Vec::new();
+    // Ten minutes of a PayDeals that always answers InternalError and never charges.
+    let end = r
+        .now
+        .checked_add(jiff::SignedDuration::from_secs(600))
+        .unwrap();
+    while r.now < end {
+        let d = r.step(Event::Observe);
+        match d.action {
+            Action::Pay { .. } => {
+                pays += 1;
+                let d = r.step(api_err("InternalError"));
+                assert!(
+                    matches!(d.action, Action::LookUp { .. }),
+                    "lookup before anything: {:?}",
+                    d.action
+                );
+                let d = r.step(looked_up(vec![deal("o1", "", 1)]));
+                let Action::RequeueAfter(w) = d.action else {
+                    panic!("{:?}", d.action)
+                };
+                waits.push(w.as_secs());
+            }
+            Action::RequeueAfter(w) => r.advance(w.as_secs().max(1) as i64),
+            a => panic!("{a:?}"),
+        }
+    }
+    assert!(pays <= 8, "{pays} PayDeals in 10 minutes: {waits:?}");
+    assert!(waits.windows(2).all(|w| w[1] >= w[0]), "{waits:?}");
+    assert_eq!(waits[0], 4, "5 s base with jitter 0.999");
+    assert!(r.st().unknown_outcomes >= 5);
+    let (s, reason, msg) = r.cond(STALLED);
+    assert_eq!((s.as_str(), reason.as_str()), ("True", "OutcomeUnknown"));
+    let ready = r.cond(READY).2;
+    assert!(
+        ready.contains("InternalError") && ready.contains("happened") && ready.contains("rid-9"),
+        "{ready}"
+    );
+    assert!(msg.contains("next attempt in"), "{msg}");
+    // A new generation starts the curve afresh.
+    r.generation = 2;
+    assert!(is_pay(&r.step(Event::Observe).action));
+    assert_eq!(r.st().unknown_outcomes, 0);
+}
+
+#[test]
+fn new_credentials_reset_the_unknown_outcome_curve() {
+    let mut r = Run::new(spec(&["o1"]));
+    for _ in 0..3 {
+        r.advance(3600);
+        assert!(is_pay(&r.step(Event::Observe).action));
+        r.step(api_err("InternalError"));
+        r.step(looked_up(vec![deal("o1", "", 1)]));
+    }
+    assert_eq!(r.st().unknown_outcomes, 3);
+    assert!(matches!(
+        r.step(Event::Observe).action,
+        Action::RequeueAfter(_)
+    ));
+    r.creds = creds("2");
+    assert!(is_pay(&r.step(Event::Observe).action));
 }
 
 #[test]
@@ -575,7 +812,7 @@ fn big_deals_pay_and_look_up_by_big_deal_id() {
     assert_eq!((request.auto_voucher, request.agent_pay), (1, 3));
     assert_eq!(request.voucher_ids, ["v1"]);
     assert_eq!(request.cps_uin.as_deref(), Some("42"));
-    let d = r.step(Event::Paid(Err(CallError::OutcomeUnknown("cut".into()))));
+    let d = r.step(lost());
     assert!(matches!(
         &d.action,
         Action::LookUp {
@@ -589,18 +826,115 @@ fn big_deals_pay_and_look_up_by_big_deal_id() {
     r.advance(60);
     r.step(Event::Observe);
     let d = r.step(looked_up(vec![deal("s1", "b1", 4), deal("s2", "b1", 3)]));
+    assert!(matches!(d.action, Action::RequeueAfter(_)));
+    assert_eq!(r.cond(READY).1, "Delivering");
+    r.advance(60);
+    r.step(Event::Observe);
+    let d = r.step(looked_up(vec![deal("s1", "b1", 4), deal("s2", "b1", 4)]));
     assert_eq!(d.action, Action::Done);
     assert_eq!(r.st().order_ids, ["s1", "s2"]);
     assert_eq!(r.st().big_deal_ids, ["b1"]);
 }
 
 #[test]
-fn result_without_attempt_is_ignored() {
+fn big_deals_with_mixed_final_sub_orders_settle_with_money_shown_as_moved() {
+    for (a, b, reason) in [
+        (4, 6, "PartlyUnpayable"),
+        (4, 7, "PartlyUnpayable"),
+        (4, 5, "DeliveryFailed"),
+    ] {
+        let mut r = Run::new(DealPaymentSpec {
+            big_deal_ids: vec!["b1".into()],
+            ..Default::default()
+        });
+        r.step(Event::Observe);
+        r.step(lost());
+        let d = r.step(looked_up(vec![deal("s1", "b1", a), deal("s2", "b1", b)]));
+        assert_eq!(d.action, Action::AwaitChange { recheck: None }, "{a},{b}");
+        assert_eq!(r.cond(PAID).0, "True", "{a},{b}: money moved");
+        assert_eq!(r.cond(READY).1, reason, "{a},{b}");
+        assert_eq!(r.cond(STALLED).0, "True");
+        assert_eq!(r.st().attempts, 1);
+    }
+}
+
+#[test]
+fn a_late_success_is_kept_as_proof_of_payment() {
+    let mut r = Run::new(spec(&["o1"]));
+    r.step(Event::Observe);
+    // The attempt was taken over (crash recovery turned it into a lookup) before its answer came.
+    let attempt = r.st().in_flight.clone().unwrap();
+    r.advance(60);
+    assert!(matches!(
+        r.step(Event::Observe).action,
+        Action::LookUp { .. }
+    ));
+    let d = r.step(Event::Paid {
+        attempt,
+        result: Ok(PayDealsResponse {
+            order_ids: vec!["o1".into()],
+            request_id: "late".into(),
+            ..Default::default()
+        }),
+    });
+    assert!(d.notes.iter().any(|n| n.reason == "LateAnswer"));
+    assert_eq!(r.st().orders[0].state, OrderState::Delivering);
+    assert_eq!(r.cond(PAID).0, "True");
+    assert!(!is_pay(&d.action));
+}
+
+#[test]
+fn a_late_failure_changes_nothing() {
     let mut r = Run::new(spec(&["o1"]));
     r.status = Some(DealPaymentStatus::default());
-    let d = r.step(ok(&["o1"], "x"));
+    let d = r.step(api_err("InternalError"));
     assert!(d.notes.iter().any(|n| n.reason == "UnexpectedResult"));
     assert!(is_pay(&d.action), "nothing was recorded as paid");
+}
+
+#[test]
+fn a_held_attempt_is_not_recorded() {
+    let mut r = Run::new(spec(&["o1"]));
+    let d = decide(
+        Input {
+            spec: &r.spec,
+            status: None,
+            generation: 1,
+            now: r.now,
+            jitter: 0.5,
+            attempt_id: "x".into(),
+            credentials: r.creds.clone(),
+            event: Event::Observe,
+        },
+        &Policy::default().holding(),
+    );
+    assert_eq!(d.action, Action::RequeueAfter(Duration::ZERO));
+    assert!(d.status.in_flight.is_none());
+    assert_eq!(d.status.attempts, 0);
+    r.status = Some(d.status);
+    assert!(
+        find(&r.st().conditions, READY)
+            .unwrap()
+            .message
+            .contains("no PayDeals call made yet")
+    );
+}
+
+#[test]
+fn a_carried_over_status_is_verified_before_it_is_believed() {
+    let mut r = Run::new(spec(&["o1"]));
+    r.step(Event::Observe);
+    r.step(ok(&["o1"], "old-endpoint"));
+    r.step(looked_up(vec![deal("o1", "", 4)]));
+    assert!(is_true(&r.st().conditions, READY));
+    r.status = Some(verify_first(r.st().clone(), &r.spec, r.now));
+    let d = r.step(Event::Observe);
+    assert!(matches!(d.action, Action::LookUp { .. }), "{:?}", d.action);
+    assert!(!is_true(&r.st().conditions, READY));
+    assert!(r.st().request_id.is_none());
+    // Unknown here: pays it.
+    let d = r.step(looked_up(vec![deal("o1", "", 1)]));
+    assert!(is_pay(&d.action), "{:?}", d.action);
 }
 
 #[test]
@@ -622,6 +956,7 @@ fn transition_times_are_stable_across_decisions() {
     r.advance(5);
     r.step(Event::Observe);
     r.step(ok(&["o1"], "r"));
+    r.step(looked_up(vec![deal("o1", "", 4)]));
     assert_ne!(
         find(&r.st().conditions, READY)
             .unwrap()

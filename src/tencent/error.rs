@@ -143,6 +143,9 @@ pub enum CallError {
     /// The request may have been processed (timeout after sending, reset, 5xx, unreadable body).
     #[error("outcome unknown: {0}")]
     OutcomeUnknown(String),
+    /// A read answered with fewer records than it said matched; read again rather than guess.
+    #[error("incomplete answer: {0}")]
+    Incomplete(String),
 }
 
 impl CallError {
@@ -150,7 +153,7 @@ impl CallError {
     pub fn class(&self) -> ErrorClass {
         match self {
             Self::Api(e) => e.class(),
-            Self::NotSent(_) => ErrorClass::Transient,
+            Self::NotSent(_) | Self::Incomplete(_) => ErrorClass::Transient,
             Self::OutcomeUnknown(_) => ErrorClass::OutcomeUnknown,
         }
     }
@@ -161,6 +164,7 @@ impl CallError {
             Self::Api(e) => &e.code,
             Self::NotSent(_) => "Transport.NotSent",
             Self::OutcomeUnknown(_) => "Transport.OutcomeUnknown",
+            Self::Incomplete(_) => "Lookup.Incomplete",
         }
     }
 
@@ -176,7 +180,7 @@ impl CallError {
     pub fn message(&self) -> String {
         match self {
             Self::Api(e) => e.message.clone(),
-            Self::NotSent(m) | Self::OutcomeUnknown(m) => m.clone(),
+            Self::NotSent(m) | Self::OutcomeUnknown(m) | Self::Incomplete(m) => m.clone(),
         }
     }
 }

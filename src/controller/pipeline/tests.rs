@@ -1,0 +1,311 @@
+//! The shell's protocol against an in-memory API server and a scripted Tencent (fakes: the real
+//! apiserver and sandbox are exercised by the end-to-end tests; these pin the order of operations).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+
+use super::*;
+use crate::api::{OrderState, PendingLookup};
+use crate::engine::LookupAnswer;
+use crate::tencent::models::{Deal, PayDealsResponse};
+use crate::tencent::{ApiError, CallError};
+
+/// What happened, in order, across the fake apiserver and the fake Tencent.
+#[derive(Debug, Clone, PartialEq)]
+enum Step {
+    Write { in_flight: bool },
+    Conflict,
+    Read,
+    Pay(Vec<String>),
+    LookUp(Vec<String>),
+}
+
+#[derive(Default)]
+struct Server {
+    status: Option<DealPaymentStatus>,
+    rv: u64,
+    /// Write attempts (1-based) just before which someone else changes the status, so they meet a 409.
+    interfere: BTreeMap<usize, fn(&mut DealPaymentStatus)>,
+    writes: usize,
+}
+
+#[derive(Default)]
+struct World {
+    server: Mutex<Server>,
+    log: Mutex<Vec<Step>>,
+    answers: Mutex<VecDeque<Event>>,
+    leader: Mutex<VecDeque<bool>>,
+}
+
+impl World {
+    fn log(&self, s: Step) {
+        self.log.lock().unwrap().push(s);
+    }
+    fn steps(&self) -> Vec<Step> {
+        self.log.lock().unwrap().clone()
+    }
+    fn stored(&self) -> DealPaymentStatus {
+        self.server.lock().unwrap().status.clone().unwrap()
+    }
+}
+
+impl StatusStore for World {
+    async fn write(
+        &self,
+        status: &DealPaymentStatus,
+        expect_rv: Option<&str>,
+    ) -> Result<String, Error> {
+        let mut s = self.server.lock().unwrap();
+        s.writes += 1;
+        let n = s.writes;
+        if let Some(change) = s.interfere.remove(&n) {
+            let mut other = s.status.clone().unwrap_or_default();
+            change(&mut other);
+            s.status = Some(other);
+            s.rv += 1;
+        }
+        if expect_rv.is_some_and(|rv| rv != s.rv.to_string()) {
+            drop(s);
+            self.log(Step::Conflict);
+            return Err(Error::Conflict);
+        }
+        s.status = Some(status.clone());
+        s.rv += 1;
+        let rv = s.rv.to_string();
+        drop(s);
+        self.log(Step::Write {
+            in_flight: status.in_flight.is_some(),
+        });
+        Ok(rv)
+    }
+    async fn read(&self) -> Result<(Option<DealPaymentStatus>, String), Error> {
+        self.log(Step::Read);
+        let s = self.server.lock().unwrap();
+        Ok((s.status.clone(), s.rv.to_string()))
+    }
+    fn publish(&self, _note: &Note) {}
+}
+
+impl Caller for World {
+    async fn perform(&self, action: &Action) -> Option<Event> {
+        match action {
+            Action::Pay { attempt, .. } => self.log(Step::Pay(attempt.ids.clone())),
+            Action::LookUp { ids, .. } => self.log(Step::LookUp(ids.clone())),
+            _ => return None,
+        }
+        let next = self.answers.lock().unwrap().pop_front();
+        Some(match (next.expect("a scripted answer"), action) {
+            (Event::Paid { result, .. }, Action::Pay { attempt, .. }) => Event::Paid {
+                attempt: attempt.clone(),
+                result,
+            },
+            (e, _) => e,
+        })
+    }
+    fn may_pay(&self) -> bool {
+        self.leader.lock().unwrap().pop_front().unwrap_or(true)
+    }
+}
+
+fn paid(ids: &[&str]) -> Event {
+    Event::Paid {
+        attempt: crate::api::Attempt {
+            id: String::new(),
+            started_at: String::new(),
+            kind: crate::api::IdKind::Order,
+            ids: vec![],
+            generation: 1,
+        },
+        result: Ok(PayDealsResponse {
+            order_ids: ids.iter().map(|s| s.to_string()).collect(),
+            request_id: "rid-pay".into(),
+            ..Default::default()
+        }),
+    }
+}
+
+fn unknown() -> Event {
+    let mut e = paid(&[]);
+    if let Event::Paid { result, .. } = &mut e {
+        *result = Err(CallError::Api(ApiError {
+            code: "InternalError".into(),
+            message: "boom".into(),
+            request_id: "rid-x".into(),
+        }));
+    }
+    e
+}
+
+fn found(ids: &[&str], status: i64) -> Event {
+    Event::LookedUp(Ok(LookupAnswer {
+        deals: ids
+            .iter()
+            .map(|id| Deal {
+                order_id: id.to_string(),
+                status,
+                resource_id: vec![format!("ins-{id}")],
+                ..Default::default()
+            })
+            .collect(),
+        request_id: "rid-look".into(),
+    }))
+}
+
+fn spec(ids: &[&str]) -> DealPaymentSpec {
+    DealPaymentSpec {
+        order_ids: ids.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+fn creds() -> CredentialsState {
+    CredentialsState::Available {
+        version: "1".into(),
+    }
+}
+
+async fn reconcile(world: &World, spec: &DealPaymentSpec) -> Result<Next, Error> {
+    let (status, rv) = {
+        let s = world.server.lock().unwrap();
+        (s.status.clone(), s.rv.to_string())
+    };
+    let c = creds();
+    let start = Start {
+        spec,
+        generation: 1,
+        status,
+        resource_version: Some(rv),
+        credentials: &c,
+    };
+    run(world, world, start, &Policy::default()).await
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+#[test]
+fn the_attempt_is_stored_before_paydeals_and_every_answer_is_stored() {
+    let w = World::default();
+    w.answers
+        .lock()
+        .unwrap()
+        .extend([paid(&["o1"]), found(&["o1"], 4)]);
+    let next = block_on(reconcile(&w, &spec(&["o1"]))).unwrap();
+    assert_eq!(next, Next::Await);
+    assert_eq!(
+        w.steps(),
+        [
+            Step::Write { in_flight: true },
+            Step::Pay(vec!["o1".into()]),
+            Step::Write { in_flight: false },
+            Step::LookUp(vec!["o1".into()]),
+            Step::Write { in_flight: false },
+        ]
+    );
+    let st = w.stored();
+    assert_eq!(st.orders[0].state, OrderState::Paid);
+    assert_eq!(st.resource_ids, ["ins-o1"]);
+}
+
+fn interfere(w: &World, write: usize, change: fn(&mut DealPaymentStatus)) {
+    w.server.lock().unwrap().interfere.insert(write, change);
+}
+
+#[test]
+fn a_conflict_on_the_write_ahead_record_means_no_call() {
+    let w = World::default();
+    interfere(&w, 1, |s| s.attempts = 7);
+    let r = block_on(reconcile(&w, &spec(&["o1"])));
+    assert!(matches!(r, Err(Error::Conflict)), "{r:?}");
+    assert_eq!(w.steps(), [Step::Conflict]);
+}
+
+#[test]
+fn losing_the_lease_after_recording_means_no_call() {
+    let w = World::default();
+    // Leader when starting, not any more when about to call.
+    w.leader.lock().unwrap().extend([true, false]);
+    let next = block_on(reconcile(&w, &spec(&["o1"]))).unwrap();
+    assert_eq!(next, Next::After(NOT_NOW));
+    assert_eq!(w.steps(), [Step::Write { in_flight: true }]);
+    assert!(w.stored().in_flight.is_some(), "left for a lookup");
+}
+
+#[test]
+fn a_conflict_while_folding_an_answer_refolds_it_into_the_newer_status() {
+    let w = World::default();
+    w.answers
+        .lock()
+        .unwrap()
+        .extend([paid(&["o1"]), found(&["o1"], 4)]);
+    interfere(&w, 2, |st| st.credentials_version = Some("other".into()));
+    let next = block_on(reconcile(&w, &spec(&["o1"]))).unwrap();
+    assert_eq!(next, Next::Await);
+    assert_eq!(
+        w.steps()[..5],
+        [
+            Step::Write { in_flight: true },
+            Step::Pay(vec!["o1".into()]),
+            Step::Conflict,
+            Step::Read,
+            Step::Write { in_flight: false },
+        ]
+    );
+    let st = w.stored();
+    assert_eq!(st.orders[0].state, OrderState::Paid, "the answer was kept");
+    assert_eq!(st.attempts, 1);
+}
+
+#[test]
+fn a_late_answer_never_downgrades_what_another_replica_established() {
+    let w = World::default();
+    w.answers.lock().unwrap().extend([paid(&["o1"])]);
+    // While our call is out, another replica settles the attempt by lookup: delivered.
+    interfere(&w, 2, |st| {
+        st.in_flight = None;
+        st.pending_lookup = None::<PendingLookup>;
+        st.orders = vec![crate::api::OrderRecord {
+            id: "o1".into(),
+            state: OrderState::Paid,
+            tencent_status: Some(4),
+            request_id: Some("rid-other".into()),
+        }];
+    });
+    let next = block_on(reconcile(&w, &spec(&["o1"]))).unwrap();
+    assert_eq!(next, Next::Await);
+    let st = w.stored();
+    assert_eq!(st.orders.len(), 1);
+    assert_eq!(
+        st.orders[0].state,
+        OrderState::Paid,
+        "not downgraded to Delivering"
+    );
+    assert_eq!(st.orders[0].request_id.as_deref(), Some("rid-other"));
+    assert!(st.pending_lookup.is_none());
+}
+
+#[test]
+fn repeated_unknown_outcomes_end_the_reconcile_in_a_backoff_not_a_loop() {
+    let w = World::default();
+    w.answers
+        .lock()
+        .unwrap()
+        .extend([unknown(), found(&["o1"], 1)]);
+    let next = block_on(reconcile(&w, &spec(&["o1"]))).unwrap();
+    let Next::After(d) = next else {
+        panic!("{next:?}")
+    };
+    assert!(d >= Duration::from_millis(2500), "{d:?}");
+    let pays = w
+        .steps()
+        .iter()
+        .filter(|s| matches!(s, Step::Pay(_)))
+        .count();
+    assert_eq!(pays, 1);
+    assert_eq!(w.stored().unknown_outcomes, 1);
+}
