@@ -4,7 +4,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use dealpay_operator::api::{DealPaymentSpec, DealPaymentStatus};
-use dealpay_operator::engine::{CredentialsState, Event, Input, Policy, decide};
+use dealpay_operator::engine::{Action, CredentialsState, Event, Input, Policy, decide};
 use dealpay_operator::tencent::Credentials;
 use dealpay_operator::tencent::models::{PayDealsResponse, ResourceIds};
 use dealpay_operator::tencent::sign::{SignInput, sign};
@@ -50,10 +50,15 @@ fn main() {
             big_deal_ids: vec![],
             request_id: "r".into(),
         };
-        black_box(decide(
-            input(&spec, Some(&d.status), now, Event::Paid(Ok(resp))),
-            &policy,
-        ));
+        let Action::Pay { attempt, .. } = d.action else {
+            panic!("a new payment starts an attempt")
+        };
+        let event = Event::Paid {
+            attempt,
+            result: Ok(resp),
+        };
+        let d = black_box(decide(input(&spec, Some(&d.status), now, event), &policy));
+        assert!(matches!(d.action, Action::LookUp { .. }), "{:?}", d.action);
     }
     let secs = started.elapsed().as_secs_f64();
     println!(

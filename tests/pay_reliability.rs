@@ -27,6 +27,7 @@ fn fast_policy() -> Policy {
         transient: c,
         needs_human: c,
         lookup: c,
+        unknown: c,
         ..Policy::default()
     }
 }
