@@ -54,20 +54,33 @@ pub struct RunArgs {
     /// Largest retry delay, in seconds, after such errors (a changed credentials Secret retries at once).
     #[arg(long, env = "DEALPAY_NEEDS_HUMAN_BACKOFF_MAX", default_value_t = 900.0)]
     pub needs_human_backoff_max: f64,
+    /// First delay, in seconds, before a new PayDeals attempt after an unknown outcome proved the orders
+    /// unpaid; it doubles per consecutive unknown outcome.
+    #[arg(long, env = "DEALPAY_UNKNOWN_OUTCOME_BACKOFF_BASE", default_value_t = 5.0)]
+    pub unknown_outcome_backoff_base: f64,
+    /// Largest delay, in seconds, between attempts after unknown outcomes.
+    #[arg(long, env = "DEALPAY_UNKNOWN_OUTCOME_BACKOFF_MAX", default_value_t = 600.0)]
+    pub unknown_outcome_backoff_max: f64,
+    /// Consecutive unknown outcomes after which a DealPayment is Stalled (it keeps retrying slowly).
+    #[arg(long, env = "DEALPAY_MAX_UNKNOWN_OUTCOMES", default_value_t = 5)]
+    pub max_unknown_outcomes: u32,
 }
 
 impl RunArgs {
     /// The engine's backoff policy these flags describe.
     pub fn policy(&self) -> crate::engine::Policy {
         let secs = |s: f64| std::time::Duration::from_secs_f64(s.max(0.01));
+        let curve = |base: f64, max: f64| crate::engine::Curve {
+            base: secs(base),
+            cap: secs(max.max(base)),
+        };
         crate::engine::Policy {
-            needs_human: crate::engine::Curve {
-                base: secs(self.needs_human_backoff_base),
-                cap: secs(
-                    self.needs_human_backoff_max
-                        .max(self.needs_human_backoff_base),
-                ),
-            },
+            needs_human: curve(self.needs_human_backoff_base, self.needs_human_backoff_max),
+            unknown: curve(
+                self.unknown_outcome_backoff_base,
+                self.unknown_outcome_backoff_max,
+            ),
+            max_unknown_outcomes: self.max_unknown_outcomes.max(1),
             ..crate::engine::Policy::default()
         }
     }
