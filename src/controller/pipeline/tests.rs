@@ -309,3 +309,60 @@ fn repeated_unknown_outcomes_end_the_reconcile_in_a_backoff_not_a_loop() {
     assert_eq!(pays, 1);
     assert_eq!(w.stored().unknown_outcomes, 1);
 }
+
+fn invalid_deal() -> Event {
+    let mut e = unknown();
+    if let Event::Paid { result, .. } = &mut e {
+        *result = Err(CallError::Api(ApiError {
+            code: "FailedOperation.InvalidDeal".into(),
+            message: "invalid".into(),
+            request_id: "rid-i".into(),
+        }));
+    }
+    e
+}
+
+#[test]
+fn the_call_budget_holds_new_work_back_but_never_drops_an_answer() {
+    let ids: Vec<String> = (1..=10).map(|i| format!("o{i}")).collect();
+    let w = World::default();
+    // Each round: PayDeals refuses the batch as invalid, the lookup finds one more order delivered
+    // and the rest unpaid, so the engine pays the rest at once: a chain without backoff.
+    for i in 0..10 {
+        let mut deals: Vec<&str> = vec![];
+        for (j, id) in ids.iter().enumerate() {
+            if j >= i {
+                deals.push(id);
+            }
+        }
+        let mut answer = found(&deals[..1], 4);
+        if let Event::LookedUp(Ok(a)) = &mut answer
+            && let Event::LookedUp(Ok(rest)) = found(&deals[1..], 1)
+        {
+            a.deals.extend(rest.deals);
+        }
+        w.answers.lock().unwrap().extend([invalid_deal(), answer]);
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let next = block_on(reconcile(&w, &spec(&refs))).unwrap();
+    assert_eq!(next, Next::After(YIELD));
+    let calls = w
+        .steps()
+        .iter()
+        .filter(|s| matches!(s, Step::Pay(_) | Step::LookUp(_)))
+        .count();
+    assert_eq!(calls, MAX_CALLS);
+    assert_eq!(
+        w.steps().last(),
+        Some(&Step::Write { in_flight: false }),
+        "the last answer is folded and stored, no attempt left recorded"
+    );
+    let st = w.stored();
+    assert!(st.in_flight.is_none());
+    assert_eq!(
+        st.orders.len(),
+        MAX_CALLS / 2,
+        "every lookup's finding is kept"
+    );
+    assert!(st.orders.iter().all(|o| o.state == OrderState::Paid));
+}
