@@ -587,10 +587,16 @@ async fn describe_over_http_filters_and_pages() {
             break;
         }
         seen.extend(page.deals.into_iter().map(|d| d.order_id));
-        req.offset += 7;
+        // Offset is a page number (the SDKs: "第多少页，从0开始"), not a count of records.
+        req.offset += 1;
     }
-    assert_eq!(seen.len(), 29);
+    assert_eq!(seen.len(), 29, "five pages of 7, no record twice");
+    assert_eq!(seen.iter().collect::<BTreeSet<_>>().len(), 29);
     assert!(!seen.contains(&"old".to_string()));
+    req.offset = 4;
+    let last = c.describe_deals(&creds, None, &req).await.unwrap();
+    assert_eq!(last.deals.len(), 1, "page 4 holds record 28 only");
+    assert_eq!(last.deals[0].order_id, seen[28]);
     req.offset = 0;
     req.big_deal_id = Some("20261128000000000100".into());
     let page = c.describe_deals(&creds, None, &req).await.unwrap();

@@ -15,9 +15,15 @@ struct Running {
 
 impl Running {
     fn start(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[])
+    }
+
+    fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(BIN)
             .arg("sandbox")
             .args(args)
+            .env_remove("DEALPAY_SANDBOX_DOUBLE_CHARGE")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -130,7 +136,7 @@ async fn state_file_and_rate_limit_flag() {
     let state = dir.path().join("state.yaml");
     std::fs::write(
         &state,
-        "accounts:\n- uin: '7'\n  secretId: my-id\n  secretKey: my-key\n  balance: 10\norders:\n- orderId: '1'\n  price: 99\n",
+        "accounts:\n- uin: '7'\n  secretId: my-id\n  secretKey: my-key\n  balance: 10\norders:\n- orderId: '1'\n  price: 99\n  deliveryDelayMs: 250\n",
     )
     .unwrap();
     let sb = Running::start(&[
@@ -151,14 +157,35 @@ async fn state_file_and_rate_limit_flag() {
     let orders: serde_json::Value = serde_json::from_str(&orders).unwrap();
     assert_eq!(orders[0]["orderId"], "1");
     assert_eq!(orders[0]["account"], "7");
-    let settings = reqwest::get(format!("{}/_sandbox/settings", sb.url))
+    assert_eq!(orders[0]["deliveryDelayMs"], 250);
+    assert_eq!(
+        settings(&sb).await,
+        serde_json::json!({"rateLimit": 0, "doubleCharge": false})
+    );
+    assert_eq!(sb.terminate(), 0);
+}
+
+async fn settings(sb: &Running) -> serde_json::Value {
+    let text = reqwest::get(format!("{}/_sandbox/settings", sb.url))
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
-    assert_eq!(settings, r#"{"rateLimit":0}"#);
-    assert_eq!(sb.terminate(), 0);
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test]
+async fn double_charge_flag_and_env() {
+    let listen = ["--listen", "127.0.0.1:0"];
+    let flag = Running::start(&[listen[0], listen[1], "--double-charge"]);
+    assert_eq!(settings(&flag).await["doubleCharge"], true);
+    assert_eq!(flag.terminate(), 0);
+    for (value, on) in [("true", true), ("1", true), ("false", false), ("0", false)] {
+        let sb = Running::start_with_env(&listen, &[("DEALPAY_SANDBOX_DOUBLE_CHARGE", value)]);
+        assert_eq!(settings(&sb).await["doubleCharge"], on, "{value}");
+        assert_eq!(sb.terminate(), 0);
+    }
 }
 
 #[test]

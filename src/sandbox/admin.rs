@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::faults::FaultRule;
+use super::pay::ChargeMode;
 use super::state::Shared;
 use super::world::{Account, Order, Voucher, parse_time};
 
@@ -104,6 +105,8 @@ pub struct OrderPatch {
     pub pay_together_group: Option<String>,
     /// New creation time, `YYYY-MM-DD HH:MM:SS`.
     pub create_time: Option<String>,
+    /// Milliseconds from charge to delivery; also changes a delivery already under way.
+    pub delivery_delay_ms: Option<u64>,
 }
 
 /// Fields of a voucher that `PATCH /_sandbox/vouchers/{id}` can change.
@@ -122,6 +125,17 @@ pub struct VoucherPatch {
 pub struct Settings {
     /// Requests per second per account and action; 0 = off.
     pub rate_limit: Option<u32>,
+    /// Charge already charged orders again instead of refusing them.
+    pub double_charge: Option<bool>,
+}
+
+impl Settings {
+    fn of(st: &super::state::State) -> Self {
+        Settings {
+            rate_limit: Some(st.limiter.rate()),
+            double_charge: Some(st.charge_mode == ChargeMode::DoubleCharge),
+        }
+    }
 }
 
 fn err(status: StatusCode, msg: impl Into<String>) -> Response {
@@ -181,11 +195,7 @@ async fn reset(State(s): State<AppState>) -> Response {
 }
 
 async fn get_settings(State(s): State<AppState>) -> Response {
-    let rate = s.lock().limiter.rate();
-    Json(Settings {
-        rate_limit: Some(rate),
-    })
-    .into_response()
+    Json(Settings::of(&s.lock())).into_response()
 }
 
 async fn patch_settings(State(s): State<AppState>, Json(p): Json<Settings>) -> Response {
@@ -193,10 +203,10 @@ async fn patch_settings(State(s): State<AppState>, Json(p): Json<Settings>) -> R
     if let Some(r) = p.rate_limit {
         st.limiter.set_rate(r);
     }
-    Json(Settings {
-        rate_limit: Some(st.limiter.rate()),
-    })
-    .into_response()
+    if let Some(on) = p.double_charge {
+        st.charge_mode = ChargeMode::from_flag(on);
+    }
+    Json(Settings::of(&st)).into_response()
 }
 
 async fn list_orders(State(s): State<AppState>) -> Response {
@@ -246,6 +256,11 @@ async fn patch_order(
     };
     if let Some(v) = p.status {
         o.status = v;
+        // An explicit status takes effect at once, ending any delivery still under way.
+        o.charged_at_ms = None;
+    }
+    if let Some(v) = p.delivery_delay_ms {
+        o.delivery_delay_ms = v;
     }
     if let Some(v) = p.price {
         o.price = v;

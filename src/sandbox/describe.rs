@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::api::ApiFailure;
+use super::delivery::unix_ms;
 use super::world::{Order, World, parse_time};
 use crate::tencent::models::{DescribeDealsRequest, MAX_DEALS_LIMIT, status};
 
@@ -56,16 +57,17 @@ pub struct DescribeAnswer {
     pub total_count: u64,
 }
 
-fn deal_out(o: &Order) -> DealOut {
+fn deal_out(o: &Order, now_ms: i64) -> DealOut {
+    let st = o.status_at(now_ms);
     DealOut {
         order_id: o.order_id.clone(),
         big_deal_id: o.big_deal_id.clone(),
-        status: o.status,
-        status_name: status::name(o.status).to_string(),
+        status: st,
+        status_name: status::name(st).to_string(),
         real_total_cost: o.price,
         total_cost: o.price,
         voucher_decline: o.voucher_decline,
-        resource_id: o.resource_ids.clone(),
+        resource_id: o.resource_ids_at(now_ms).to_vec(),
         payer: o.account.clone(),
         creator: o.account.clone(),
         create_time: o.create_time.clone().unwrap_or_default(),
@@ -78,15 +80,27 @@ fn deal_out(o: &Order) -> DealOut {
     }
 }
 
-/// Lists `account`'s orders created in [StartTime, EndTime] that pass every filter, newest first.
-///
-/// Without `Status` and `StatusSet` only delivered (4) orders match, as in the real API;
-/// with both, an order must satisfy both.
+/// [`describe_deals_at`] the current time.
 pub fn describe_deals(
     world: &World,
     account: &str,
     req: &DescribeDealsRequest,
 ) -> Result<DescribeAnswer, ApiFailure> {
+    describe_deals_at(world, account, req, jiff::Timestamp::now())
+}
+
+/// Lists `account`'s orders created in [StartTime, EndTime] that pass every filter, newest first,
+/// as they are at `now` (an order being delivered shows status 2 or 3 and no resources).
+///
+/// Without `Status` and `StatusSet` only delivered (4) orders match, as in the real API;
+/// with both, an order must satisfy both. `Offset` is a page number, as the SDKs document it.
+pub fn describe_deals_at(
+    world: &World,
+    account: &str,
+    req: &DescribeDealsRequest,
+    now: jiff::Timestamp,
+) -> Result<DescribeAnswer, ApiFailure> {
+    let now_ms = unix_ms(now);
     let (Some(start), Some(end)) = (parse_time(&req.start_time), parse_time(&req.end_time)) else {
         return Err(ApiFailure::new(
             "InvalidParameterValue",
@@ -118,7 +132,7 @@ pub fn describe_deals(
     };
     let matches = |o: &&Order| {
         o.account == account
-            && wants_status(o.status)
+            && wants_status(o.status_at(now_ms))
             && in_window(o)
             && req
                 .big_deal_id
@@ -127,7 +141,7 @@ pub fn describe_deals(
             && req
                 .resource_id
                 .as_ref()
-                .is_none_or(|r| o.resource_ids.contains(r))
+                .is_none_or(|r| o.resource_ids_at(now_ms).contains(r))
     };
     let mut found: Vec<&Order> = match &req.order_id {
         Some(id) => world.orders.get(id).into_iter().filter(matches).collect(),
@@ -140,11 +154,13 @@ pub fn describe_deals(
             .then_with(|| a.order_id.cmp(&b.order_id))
     });
     let total_count = found.len() as u64;
+    // The SDKs document Offset as "第多少页，从0开始" (page number from 0), not a record count.
+    let skip = u64::from(req.offset) * u64::from(req.limit);
     let deals = found
         .into_iter()
-        .skip(req.offset as usize)
+        .skip(usize::try_from(skip).unwrap_or(usize::MAX))
         .take(req.limit as usize)
-        .map(deal_out)
+        .map(|o| deal_out(o, now_ms))
         .collect();
     Ok(DescribeAnswer { deals, total_count })
 }
@@ -161,6 +177,10 @@ mod tests {
         w.normalize("2026-11-28T00:00:00Z".parse().unwrap())
             .unwrap();
         w
+    }
+
+    fn now() -> jiff::Timestamp {
+        "2026-11-28T02:00:00Z".parse().unwrap()
     }
 
     fn req() -> DescribeDealsRequest {
@@ -182,6 +202,7 @@ mod tests {
             secret_id: DEMO_SECRET_ID,
             request_id: "r",
             time: "2026-11-28 09:00:00",
+            now_ms: unix_ms(now()),
         };
         pay_deals(w, &req, &ctx).unwrap();
     }
@@ -193,9 +214,14 @@ mod tests {
     #[test]
     fn without_status_only_delivered_orders_are_listed() {
         let mut w = demo();
-        assert_eq!(describe_deals(&w, DEMO_UIN, &req()).unwrap().total_count, 0);
+        assert_eq!(
+            describe_deals_at(&w, DEMO_UIN, &req(), now())
+                .unwrap()
+                .total_count,
+            0
+        );
         pay(&mut w, "20261128000000000001");
-        let a = describe_deals(&w, DEMO_UIN, &req()).unwrap();
+        let a = describe_deals_at(&w, DEMO_UIN, &req(), now()).unwrap();
         assert_eq!(ids(&a), ["20261128000000000001"]);
         let d = &a.deals[0];
         assert_eq!(d.status, 4);
@@ -212,18 +238,30 @@ mod tests {
         pay(&mut w, "20261128000000000001");
         let mut r = req();
         r.status = Some(status::UNPAID);
-        let unpaid = describe_deals(&w, DEMO_UIN, &r).unwrap();
+        let unpaid = describe_deals_at(&w, DEMO_UIN, &r, now()).unwrap();
         assert_eq!(unpaid.total_count, 8 + DEMO_LOAD_ORDERS);
         r.status = None;
         r.status_set = status::ALL.to_vec();
         assert_eq!(
-            describe_deals(&w, DEMO_UIN, &r).unwrap().total_count,
+            describe_deals_at(&w, DEMO_UIN, &r, now())
+                .unwrap()
+                .total_count,
             9 + DEMO_LOAD_ORDERS
         );
         r.status_set = vec![status::DELIVERED, status::DELIVERY_FAILED];
-        assert_eq!(describe_deals(&w, DEMO_UIN, &r).unwrap().total_count, 1);
+        assert_eq!(
+            describe_deals_at(&w, DEMO_UIN, &r, now())
+                .unwrap()
+                .total_count,
+            1
+        );
         r.status = Some(status::UNPAID);
-        assert_eq!(describe_deals(&w, DEMO_UIN, &r).unwrap().total_count, 0);
+        assert_eq!(
+            describe_deals_at(&w, DEMO_UIN, &r, now())
+                .unwrap()
+                .total_count,
+            0
+        );
     }
 
     #[test]
@@ -233,21 +271,26 @@ mod tests {
         r.status_set = status::ALL.to_vec();
         r.order_id = Some("20261128000000000002".into());
         assert_eq!(
-            ids(&describe_deals(&w, DEMO_UIN, &r).unwrap()),
+            ids(&describe_deals_at(&w, DEMO_UIN, &r, now()).unwrap()),
             ["20261128000000000002"]
         );
         r.order_id = Some("missing".into());
-        assert_eq!(describe_deals(&w, DEMO_UIN, &r).unwrap().total_count, 0);
+        assert_eq!(
+            describe_deals_at(&w, DEMO_UIN, &r, now())
+                .unwrap()
+                .total_count,
+            0
+        );
         r.order_id = None;
         r.big_deal_id = Some("20261128000000000100".into());
         assert_eq!(
-            ids(&describe_deals(&w, DEMO_UIN, &r).unwrap()),
+            ids(&describe_deals_at(&w, DEMO_UIN, &r, now()).unwrap()),
             ["20261128000000000101", "20261128000000000102"]
         );
         r.big_deal_id = None;
         r.resource_id = Some("ins-00000301".into());
         assert_eq!(
-            ids(&describe_deals(&w, DEMO_UIN, &r).unwrap()),
+            ids(&describe_deals_at(&w, DEMO_UIN, &r, now()).unwrap()),
             ["20261128000000000301"]
         );
     }
@@ -264,12 +307,17 @@ mod tests {
         r.start_time = "2026-11-28 10:00:00".into();
         r.end_time = "2026-11-28 10:00:00".into();
         assert_eq!(
-            ids(&describe_deals(&w, DEMO_UIN, &r).unwrap()),
+            ids(&describe_deals_at(&w, DEMO_UIN, &r, now()).unwrap()),
             ["20261128000000000001"]
         );
         r.start_time = "2026-11-28 10:00:01".into();
         r.end_time = "2026-11-29 00:00:00".into();
-        assert_eq!(describe_deals(&w, DEMO_UIN, &r).unwrap().total_count, 0);
+        assert_eq!(
+            describe_deals_at(&w, DEMO_UIN, &r, now())
+                .unwrap()
+                .total_count,
+            0
+        );
     }
 
     #[test]
@@ -282,26 +330,79 @@ mod tests {
         let mut r = req();
         r.status = Some(status::UNPAID);
         r.limit = 5;
-        let first = describe_deals(&w, DEMO_UIN, &r).unwrap();
+        let first = describe_deals_at(&w, DEMO_UIN, &r, now()).unwrap();
         assert_eq!(first.deals.len(), 5);
         assert_eq!(first.total_count, 9 + DEMO_LOAD_ORDERS);
         assert_eq!(first.deals[0].order_id, "20261128000000001019");
         assert_eq!(first.deals[1].order_id, "20261128000000000001");
         let mut all = Vec::new();
-        let mut offset = 0;
-        loop {
-            r.offset = offset;
-            let page = describe_deals(&w, DEMO_UIN, &r).unwrap();
+        for page_no in 0.. {
+            r.offset = page_no;
+            let page = describe_deals_at(&w, DEMO_UIN, &r, now()).unwrap();
+            assert_eq!(page.total_count, first.total_count);
             if page.deals.is_empty() {
                 break;
             }
             all.extend(page.deals.into_iter().map(|d| d.order_id));
-            offset += 5;
         }
-        all.dedup();
-        assert_eq!(all.len() as u64, first.total_count);
+        let distinct: std::collections::BTreeSet<_> = all.iter().collect();
+        assert_eq!(all.len() as u64, first.total_count, "pages do not overlap");
+        assert_eq!(distinct.len(), all.len());
+        r.offset = 1;
+        let second = describe_deals_at(&w, DEMO_UIN, &r, now()).unwrap();
+        assert_eq!(
+            second.deals[0].order_id, all[5],
+            "Offset 1 is the second page"
+        );
         r.limit = 0;
-        assert!(describe_deals(&w, DEMO_UIN, &r).unwrap().deals.is_empty());
+        assert!(
+            describe_deals_at(&w, DEMO_UIN, &r, now())
+                .unwrap()
+                .deals
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn delivering_orders_read_paid_then_delivering_without_resources() {
+        let mut w = demo();
+        let id = "20261128000000000002";
+        w.orders.get_mut(id).unwrap().delivery_delay_ms = 60_000;
+        pay(&mut w, id);
+        let mut r = req();
+        r.order_id = Some(id.into());
+        assert_eq!(
+            describe_deals_at(&w, DEMO_UIN, &r, now())
+                .unwrap()
+                .total_count,
+            0
+        );
+        r.status_set = status::ALL.to_vec();
+        let at = |secs: i64| {
+            let a = describe_deals_at(
+                &w,
+                DEMO_UIN,
+                &r,
+                now() + jiff::SignedDuration::from_secs(secs),
+            );
+            let d = a.unwrap().deals.remove(0);
+            (d.status, d.resource_id)
+        };
+        assert_eq!(at(0), (status::PAID, vec![]));
+        assert_eq!(at(30), (status::DELIVERING, vec![]));
+        assert_eq!(
+            at(60),
+            (status::DELIVERED, vec!["ins-00000002".to_string()])
+        );
+        r.status_set.clear();
+        r.order_id = None;
+        r.resource_id = Some("ins-00000002".into());
+        assert_eq!(
+            describe_deals_at(&w, DEMO_UIN, &r, now())
+                .unwrap()
+                .total_count,
+            0
+        );
     }
 
     #[test]
@@ -310,7 +411,7 @@ mod tests {
         let mut r = req();
         r.limit = 1001;
         assert_eq!(
-            describe_deals(&w, DEMO_UIN, &r).unwrap_err().code,
+            describe_deals_at(&w, DEMO_UIN, &r, now()).unwrap_err().code,
             "InvalidParameterValue"
         );
         for (s, e) in [
@@ -322,7 +423,7 @@ mod tests {
             r.start_time = s.into();
             r.end_time = e.into();
             assert_eq!(
-                describe_deals(&w, DEMO_UIN, &r).unwrap_err().code,
+                describe_deals_at(&w, DEMO_UIN, &r, now()).unwrap_err().code,
                 "InvalidParameterValue"
             );
         }
@@ -334,7 +435,12 @@ mod tests {
         let mut r = req();
         r.status = Some(status::UNPAID);
         w.orders.values_mut().for_each(|o| o.account = "2".into());
-        assert_eq!(describe_deals(&w, DEMO_UIN, &r).unwrap().total_count, 0);
+        assert_eq!(
+            describe_deals_at(&w, DEMO_UIN, &r, now())
+                .unwrap()
+                .total_count,
+            0
+        );
     }
 
     #[test]
@@ -343,7 +449,7 @@ mod tests {
         let mut r = req();
         r.order_id = Some("20261128000000000002".into());
         r.status = Some(1);
-        let v = serde_json::to_value(describe_deals(&w, DEMO_UIN, &r).unwrap()).unwrap();
+        let v = serde_json::to_value(describe_deals_at(&w, DEMO_UIN, &r, now()).unwrap()).unwrap();
         assert_eq!(v["Deals"][0]["RealTotalCost"], serde_json::json!(3400));
         assert!(v["Deals"][0]["RealTotalCost"].is_i64());
         assert_eq!(v["TotalCount"], 1);

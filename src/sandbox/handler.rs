@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::api::{self, ApiFailure};
 use super::auth::{self, AuthInput};
+use super::delivery::unix_ms;
 use super::describe;
 use super::faults::{self, Fault};
 use super::pay::{self, PayContext};
@@ -220,10 +221,11 @@ fn run_call(st: &mut State, a: &Accepted, action: &str, request_id: &str) -> Ans
     let mut answer_drop = false;
     match &a.call {
         Call::Describe(req) => {
-            outcome = describe::describe_deals(&st.world, &a.account, req)
+            let now = jiff::Timestamp::now();
+            outcome = describe::describe_deals_at(&st.world, &a.account, req, now)
                 .map(|ans| api::success_body(&ans, request_id));
         }
-        Call::Pay(req) => match pay::plan(&st.world, &a.account, req) {
+        Call::Pay(req) => match pay::plan_with(&st.world, &a.account, req, st.charge_mode) {
             Err(f) => outcome = Err(f),
             Ok(plan) => {
                 let fired = a
@@ -245,16 +247,17 @@ fn run_call(st: &mut State, a: &Accepted, action: &str, request_id: &str) -> Ans
                         }
                     }
                 }
-                let time = format_time(jiff::Timestamp::now());
+                let now = jiff::Timestamp::now();
+                let time = format_time(now);
                 let ctx = PayContext {
                     account: &a.account,
                     secret_id: &a.secret_id,
                     request_id,
                     time: &time,
+                    now_ms: unix_ms(now),
                 };
                 let result = pay::execute(&mut st.world, &plan, &|i, _| skip.contains(&i), &ctx);
-                st.stats.charges += result.charges.len() as u64;
-                st.ledger.extend(result.charges.iter().cloned());
+                st.record_charges(result.charges.iter().cloned());
                 outcome = match fired.map(|r| r.fault) {
                     Some(Fault::ChargeThenDrop) => {
                         answer_drop = true;

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod delivery;
 pub mod describe;
 pub mod faults;
 pub mod handler;
@@ -23,7 +24,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use faults::{Fault, FaultRule};
-pub use pay::Charge;
+pub use pay::{Charge, ChargeMode};
 pub use state::{ActionStats, Stats};
 pub use tls::TlsMode;
 pub use world::{Account, DEMO_SECRET_ID, DEMO_SECRET_KEY, DEMO_UIN, Order, Voucher, World};
@@ -84,6 +85,9 @@ pub struct SandboxArgs {
     /// Requests per second per account and action before `RequestLimitExceeded` (0 = off).
     #[arg(long, env = "DEALPAY_SANDBOX_RATE_LIMIT", default_value_t = DEFAULT_RATE_LIMIT)]
     pub rate_limit: u32,
+    /// Charge already charged orders again instead of refusing them (to make double payments visible).
+    #[arg(long, env = "DEALPAY_SANDBOX_DOUBLE_CHARGE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub double_charge: bool,
     /// Print the demo world as a state file and exit.
     #[arg(long)]
     pub print_demo_state: bool,
@@ -100,6 +104,8 @@ pub struct SandboxConfig {
     pub tls: TlsMode,
     /// Requests per second per account and action (0 = off).
     pub rate_limit: u32,
+    /// Charge orders already charged (status 2-5) again instead of answering `InvalidDeal`.
+    pub double_charge: bool,
 }
 
 impl Default for SandboxConfig {
@@ -109,6 +115,7 @@ impl Default for SandboxConfig {
             state: World::demo(),
             tls: TlsMode::Plain,
             rate_limit: DEFAULT_RATE_LIMIT,
+            double_charge: false,
         }
     }
 }
@@ -143,7 +150,11 @@ impl Sandbox {
             addr: config.listen,
             source,
         })?;
-        let shared = Arc::new(Shared::new(State::new(world, config.rate_limit)));
+        let shared = Arc::new(Shared::new(State::new(
+            world,
+            config.rate_limit,
+            ChargeMode::from_flag(config.double_charge),
+        )));
         let (https, acceptor, ca_pem) = match tls {
             Some((a, ca)) => (true, Some(a), ca),
             None => (false, None, None),
@@ -226,6 +237,11 @@ impl Sandbox {
         self.shared.lock().limiter.set_rate(rate);
     }
 
+    /// Turns double-charge mode on or off (see [`SandboxConfig::double_charge`]).
+    pub fn set_double_charge(&self, on: bool) {
+        self.shared.lock().charge_mode = ChargeMode::from_flag(on);
+    }
+
     /// Restores the initial world and clears ledger, counters and rate-limit buckets.
     pub fn reset(&self) {
         self.shared.lock().reset();
@@ -238,26 +254,39 @@ impl Sandbox {
     }
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGINT and SIGTERM, registered when created: a caller that reads the first stdout line and
+/// sends SIGTERM at once must find the handler in place, not the default action (death by signal).
+struct StopSignals {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignals {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let streams = signal(SignalKind::interrupt())
+                .and_then(|int| Ok((int, signal(SignalKind::terminate())?)))
+                .ok();
+            Self { streams }
+        }
+        #[cfg(not(unix))]
+        {
+            Self {}
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = self.streams {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
@@ -293,7 +322,9 @@ pub async fn run(args: SandboxArgs) -> i32 {
         state,
         tls,
         rate_limit: args.rate_limit,
+        double_charge: args.double_charge,
     };
+    let signals = StopSignals::install();
     let sandbox = match Sandbox::start(config).await {
         Ok(s) => s,
         Err(e) => {
@@ -315,9 +346,10 @@ pub async fn run(args: SandboxArgs) -> i32 {
     tracing::info!(
         url = %sandbox.url(),
         rate_limit = args.rate_limit,
+        double_charge = args.double_charge,
         "sandbox serving; admin API under /_sandbox/"
     );
-    wait_for_signal().await;
+    signals.wait().await;
     tracing::info!("sandbox shutting down");
     sandbox.shutdown().await;
     0

@@ -33,6 +33,31 @@ pub struct Charge {
     pub time: String,
     /// False when delivery failed (status 5).
     pub delivered: bool,
+    /// True when this order id already had a ledger entry: a double payment (set by the ledger).
+    #[serde(default)]
+    pub duplicate: bool,
+}
+
+/// Which orders PayDeals may charge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ChargeMode {
+    /// Like the real API: only unpaid orders (status 1); anything else is `FailedOperation.InvalidDeal`.
+    #[default]
+    Strict,
+    /// Orders already charged (status 2, 3, 4 or 5) are charged again, so that tests can see what a
+    /// client that pays twice would cost; other statuses are still refused.
+    DoubleCharge,
+}
+
+impl ChargeMode {
+    /// `DoubleCharge` when `on` (the `--double-charge` flag and `doubleCharge` setting).
+    pub fn from_flag(on: bool) -> Self {
+        if on {
+            ChargeMode::DoubleCharge
+        } else {
+            ChargeMode::Strict
+        }
+    }
 }
 
 /// Who pays and under which request; recorded in every charge.
@@ -46,6 +71,8 @@ pub struct PayContext<'a> {
     pub request_id: &'a str,
     /// Current time as the API formats it.
     pub time: &'a str,
+    /// The same instant in unix milliseconds: the start of a delayed delivery.
+    pub now_ms: i64,
 }
 
 /// A request that passed every check, with everything needed to charge it.
@@ -104,11 +131,22 @@ impl PayResult {
     }
 }
 
+/// Checks a PayDeals request for `account` (a uin) by the real API's rules, without changing anything.
+pub fn plan(world: &World, account: &str, req: &PayDealsRequest) -> Result<PayPlan, ApiFailure> {
+    plan_with(world, account, req, ChargeMode::Strict)
+}
+
 /// Checks a PayDeals request for `account` (a uin) without changing anything.
 ///
 /// The checks run in this order: parameter shape, account flags, order lookup and ownership,
-/// order status, pay-together groups, AgentPay, voucher, balance.
-pub fn plan(world: &World, account: &str, req: &PayDealsRequest) -> Result<PayPlan, ApiFailure> {
+/// order status (which statuses are payable depends on `mode`), pay-together groups, AgentPay,
+/// voucher, balance.
+pub fn plan_with(
+    world: &World,
+    account: &str,
+    req: &PayDealsRequest,
+    mode: ChargeMode,
+) -> Result<PayPlan, ApiFailure> {
     let by_order = !req.order_ids.is_empty();
     let by_deal = !req.big_deal_ids.is_empty();
     if by_order == by_deal {
@@ -208,7 +246,18 @@ pub fn plan(world: &World, account: &str, req: &PayDealsRequest) -> Result<PayPl
 
     for id in &orders {
         let o = &world.orders[id];
-        if o.status != status::UNPAID {
+        let payable = match mode {
+            ChargeMode::Strict => o.status == status::UNPAID,
+            ChargeMode::DoubleCharge => matches!(
+                o.status,
+                status::UNPAID
+                    | status::PAID
+                    | status::DELIVERING
+                    | status::DELIVERED
+                    | status::DELIVERY_FAILED
+            ),
+        };
+        if !payable {
             return Err(ApiFailure::new(
                 "FailedOperation.InvalidDeal",
                 format!(
@@ -326,11 +375,15 @@ pub fn execute(
             a.balance -= cash;
         }
         let o = world.orders.get_mut(id).expect("order looked up above");
+        // The stored status is the delivery's outcome; with a delay, readers see 2 and 3 first
+        // (see `delivery`), and the answer can name neither resources nor a failure yet.
         o.status = if o.deliverable {
             status::DELIVERED
         } else {
             status::DELIVERY_FAILED
         };
+        let delayed = o.delivery_delay_ms > 0;
+        o.charged_at_ms = delayed.then_some(ctx.now_ms);
         o.voucher_decline = from_vouchers;
         o.pay_time = Some(ctx.time.to_string());
         result.order_ids.push(id.clone());
@@ -339,7 +392,9 @@ pub fn execute(
         {
             result.big_deal_ids.push(d.clone());
         }
-        if o.deliverable {
+        if delayed {
+            // Not delivered yet: no resources, and a later failure is only visible by looking up.
+        } else if o.deliverable {
             result.resource_ids.extend(o.resource_ids.iter().cloned());
         } else {
             result.delivery_failed.push(id.clone());
@@ -355,12 +410,13 @@ pub fn execute(
             request_id: ctx.request_id.to_string(),
             time: ctx.time.to_string(),
             delivered: o.deliverable,
+            duplicate: false,
         });
     }
     result
 }
 
-/// Plans and executes in one step.
+/// Plans (by the real API's rules) and executes in one step.
 pub fn pay_deals(
     world: &mut World,
     req: &PayDealsRequest,
@@ -390,6 +446,7 @@ mod tests {
             secret_id: DEMO_SECRET_ID,
             request_id: "rid",
             time: "2026-11-28 08:00:00",
+            now_ms: 0,
         }
     }
 
@@ -452,6 +509,47 @@ mod tests {
             code(&mut w, &orders(&["20261128000000000001"])),
             "FailedOperation.InvalidDeal"
         );
+    }
+
+    #[test]
+    fn double_charge_mode_charges_paid_orders_again() {
+        let mut w = demo();
+        let once = orders(&["20261128000000000001"]);
+        let pay_again = |w: &mut World| {
+            let p = plan_with(w, DEMO_UIN, &once, ChargeMode::DoubleCharge)?;
+            Ok::<_, ApiFailure>(execute(w, &p, &|_, _| false, &ctx()))
+        };
+        pay_again(&mut w).unwrap();
+        let r = pay_again(&mut w).unwrap();
+        assert_eq!(r.charges.len(), 1);
+        assert_eq!(balance(&w), DEMO_BALANCE - 2 * 1200);
+        for st in [status::PAID, status::DELIVERING, status::DELIVERY_FAILED] {
+            w.orders.get_mut("20261128000000000001").unwrap().status = st;
+            pay_again(&mut w).unwrap();
+        }
+        w.orders.get_mut("20261128000000000001").unwrap().status = status::CANCELLED;
+        let err = pay_again(&mut w).unwrap_err();
+        assert_eq!(err.code, "FailedOperation.InvalidDeal");
+    }
+
+    #[test]
+    fn delayed_delivery_answers_success_without_resources() {
+        let mut w = demo();
+        for id in ["20261128000000000001", "20261128000000000301"] {
+            w.orders.get_mut(id).unwrap().delivery_delay_ms = 1_000;
+        }
+        let mut c = ctx();
+        c.now_ms = 5_000;
+        let req = orders(&["20261128000000000001", "20261128000000000301"]);
+        let r = pay_deals(&mut w, &req, &c).unwrap();
+        assert!(r.resource_ids.is_empty());
+        assert!(r.delivery_failed.is_empty());
+        assert_eq!(r.answer().unwrap().order_ids.len(), 2);
+        let failing = &w.orders["20261128000000000301"];
+        assert_eq!(failing.charged_at_ms, Some(5_000));
+        assert_eq!(failing.status_at(5_000), status::PAID);
+        assert_eq!(failing.status_at(6_000), status::DELIVERY_FAILED);
+        assert!(!r.charges[1].delivered);
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! The runtime state behind one mutex: the world, the initial world for resets, the ledger, counters and rate limiter.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use serde::Serialize;
 
 use super::faults::FaultRule;
-use super::pay::Charge;
+use super::pay::{Charge, ChargeMode};
 use super::ratelimit::RateLimiter;
 use super::world::World;
 
@@ -34,6 +34,8 @@ pub struct Stats {
     pub actions: BTreeMap<String, ActionStats>,
     /// Ledger entries written.
     pub charges: u64,
+    /// Ledger entries for an order id that already had one: double payments (0 is what tests want).
+    pub duplicate_charges: u64,
 }
 
 impl Stats {
@@ -60,18 +62,24 @@ pub struct State {
     pub stats: Stats,
     /// Token buckets.
     pub limiter: RateLimiter,
+    /// Whether already charged orders are charged again (a setting: reset keeps it).
+    pub charge_mode: ChargeMode,
+    /// Order ids with a ledger entry, so that marking duplicates does not scan the ledger.
+    charged: HashSet<String>,
     next_fault_id: u64,
 }
 
 impl State {
     /// Starts from a normalized world.
-    pub fn new(world: World, rate_limit: u32) -> Self {
+    pub fn new(world: World, rate_limit: u32, charge_mode: ChargeMode) -> Self {
         let mut s = Self {
             initial: world.clone(),
             world,
             ledger: Vec::new(),
             stats: Stats::default(),
             limiter: RateLimiter::new(rate_limit),
+            charge_mode,
+            charged: HashSet::new(),
             next_fault_id: 1,
         };
         s.number_faults();
@@ -96,10 +104,22 @@ impl State {
         rule
     }
 
-    /// Restores the initial world and clears ledger, counters and buckets (the rate setting stays).
+    /// Appends charges to the ledger, marking and counting those for orders charged before.
+    pub fn record_charges(&mut self, charges: impl IntoIterator<Item = Charge>) {
+        for mut c in charges {
+            c.duplicate = !self.charged.insert(c.order_id.clone());
+            self.stats.charges += 1;
+            self.stats.duplicate_charges += u64::from(c.duplicate);
+            self.ledger.push(c);
+        }
+    }
+
+    /// Restores the initial world and clears ledger, counters and buckets (the rate and
+    /// charge-mode settings stay).
     pub fn reset(&mut self) {
         self.world = self.initial.clone();
         self.ledger.clear();
+        self.charged.clear();
         self.stats = Stats::default();
         self.limiter.reset();
     }
@@ -130,11 +150,27 @@ mod tests {
     use super::*;
     use crate::sandbox::faults::Fault;
 
+    fn charge(order_id: &str) -> Charge {
+        Charge {
+            order_id: order_id.into(),
+            big_deal_id: None,
+            account: "1".into(),
+            secret_id: "s".into(),
+            amount: 1,
+            cash: 1,
+            voucher: 0,
+            request_id: "r".into(),
+            time: "2026-11-28 08:00:00".into(),
+            delivered: true,
+            duplicate: false,
+        }
+    }
+
     #[test]
     fn reset_restores_the_initial_world_and_faults() {
         let mut w = World::demo();
         w.faults.push(FaultRule::new(Fault::Http502).times(1));
-        let mut s = State::new(w, 20);
+        let mut s = State::new(w, 20, ChargeMode::DoubleCharge);
         assert_eq!(s.world.faults[0].id, 1);
         let added = s.add_fault(FaultRule::new(Fault::Drop));
         assert_eq!(added.id, 2);
@@ -143,6 +179,18 @@ mod tests {
         s.stats.action("PayDeals").requests += 1;
         s.stats.action("Bogus").requests += 1;
         assert_eq!(s.stats.actions["(other)"].requests, 1);
+        s.record_charges([charge("a"), charge("a"), charge("b")]);
+        assert_eq!(s.stats.duplicate_charges, 1);
+        let dup: Vec<bool> = s.ledger.iter().map(|c| c.duplicate).collect();
+        assert_eq!(dup, [false, true, false]);
+        s.reset();
+        assert_eq!(s.charge_mode, ChargeMode::DoubleCharge);
+        assert!(s.ledger.is_empty());
+        s.record_charges([charge("a")]);
+        assert_eq!(
+            s.stats.duplicate_charges, 0,
+            "reset forgets earlier charges"
+        );
         s.reset();
         assert_eq!(s.world, s.initial);
         assert_eq!(s.world.faults.len(), 1);

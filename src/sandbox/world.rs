@@ -71,6 +71,10 @@ fn is_zero(v: &i64) -> bool {
     *v == 0
 }
 
+fn is_zero_u64(v: &u64) -> bool {
+    *v == 0
+}
+
 /// One Tencent Cloud account (one API key pair; a sub-account is just another entry).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -138,6 +142,13 @@ pub struct Order {
     /// When the order was paid (`YYYY-MM-DD HH:MM:SS`, UTC+8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pay_time: Option<String>,
+    /// Milliseconds from charge to delivery; 0 delivers (or fails) at once. See `sandbox::delivery`.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub delivery_delay_ms: u64,
+    /// Unix milliseconds of the last charge, recorded only when `delivery_delay_ms` > 0: the
+    /// delivery phase is derived from it at read time, so no background task is needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charged_at_ms: Option<i64>,
 }
 
 impl Order {
@@ -156,6 +167,8 @@ impl Order {
             create_time: None,
             voucher_decline: 0,
             pay_time: None,
+            delivery_delay_ms: 0,
+            charged_at_ms: None,
         }
     }
 }

@@ -140,3 +140,23 @@ pub async fn admin_send(sb: &Sandbox, method: &str, path: &str, body: Value) -> 
     let text = resp.text().await.unwrap();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
+
+/// A signed Tencent API call of the demo account with a JSON body; returns the `Response` object.
+/// Raw JSON on purpose: the tests see exactly what the wire carries (empty lists included).
+pub async fn call(sb: &Sandbox, action: &str, body: Value) -> Value {
+    Raw::signed(&demo_creds(), &host(sb), action, &body.to_string())
+        .send(sb)
+        .await
+}
+
+/// DescribeDealsByCond for one order in every status over a window that holds every demo order.
+pub async fn describe_one(sb: &Sandbox, order_id: &str) -> Value {
+    let body = serde_json::json!({
+        "StartTime": "2000-01-01 00:00:00",
+        "EndTime": "2099-12-31 23:59:59",
+        "Limit": 1000,
+        "StatusSet": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 30],
+        "OrderId": order_id,
+    });
+    call(sb, "DescribeDealsByCond", body).await
+}
