@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use dealpay_operator::api::{DealPayment, DealPaymentSpec};
+use dealpay_operator::api::{DealPayment, DealPaymentSpec, OrderState};
 use dealpay_operator::engine::conditions::{PAID, READY, STALLED, find};
 use dealpay_operator::engine::{Curve, Policy};
 use dealpay_operator::pay::{Outcome, drive};
@@ -32,10 +32,35 @@ fn fast_policy() -> Policy {
     }
 }
 
+/// The sandbox as the real API behaves: an order that is not unpaid is refused (InvalidDeal).
 async fn sandbox() -> Sandbox {
     Sandbox::start(SandboxConfig::default())
         .await
         .expect("sandbox starts")
+}
+
+/// The sandbox in double-charge mode: a second PayDeals for a paid order is charged again, so a
+/// double payment shows in the ledger instead of being refused.
+async fn double_charge_sandbox() -> Sandbox {
+    Sandbox::start(SandboxConfig {
+        double_charge: true,
+        ..SandboxConfig::default()
+    })
+    .await
+    .expect("sandbox starts")
+}
+
+/// Nothing was paid twice, and (in the normal mode) nothing paid was ever offered to PayDeals again.
+fn assert_never_repaid(sb: &Sandbox, what: &str) {
+    let stats = sb.stats();
+    assert_eq!(stats.duplicate_charges, 0, "{what}: {:?}", sb.ledger());
+    let invalid = stats
+        .actions
+        .get("PayDeals")
+        .and_then(|a| a.errors.get("FailedOperation.InvalidDeal"))
+        .copied()
+        .unwrap_or(0);
+    assert_eq!(invalid, 0, "{what}: PayDeals was offered a paid order");
 }
 
 fn client(sb: &Sandbox, timeout: Duration) -> Client {
@@ -93,23 +118,30 @@ fn ready_reason(dp: &DealPayment) -> (String, String) {
 }
 
 async fn ends_ready_charged_once(fault: Fault, expected_attempts: u32) {
-    let sb = sandbox().await;
-    let mut rule = FaultRule::new(fault.clone());
-    rule.action = Some("PayDeals".into());
-    rule.count = Some(1);
-    sb.add_fault(rule);
-    let mut dp = payment(&[O1, O2]);
-    let outcome = pay_with(&sb, &mut dp, &demo(), Duration::from_secs(2)).await;
-    assert_eq!(outcome, Outcome::Ready, "{fault:?}: {:?}", dp.status);
-    let ch = charges(&sb);
-    assert_eq!(ch.get(O1), Some(&1), "{fault:?}: {ch:?}");
-    assert_eq!(ch.get(O2), Some(&1), "{fault:?}: {ch:?}");
-    let st = dp.status.as_ref().unwrap();
-    assert_eq!(st.attempts, expected_attempts, "{fault:?}");
-    assert_eq!(ready_reason(&dp), ("True".into(), "Paid".into()));
-    assert!(st.in_flight.is_none() && st.pending_lookup.is_none());
-    assert_eq!(st.resource_ids.len(), 2, "{fault:?}: {:?}", st.resource_ids);
-    sb.shutdown().await;
+    for double in [true, false] {
+        let sb = if double {
+            double_charge_sandbox().await
+        } else {
+            sandbox().await
+        };
+        let mut rule = FaultRule::new(fault.clone());
+        rule.action = Some("PayDeals".into());
+        rule.count = Some(1);
+        sb.add_fault(rule);
+        let mut dp = payment(&[O1, O2]);
+        let outcome = pay_with(&sb, &mut dp, &demo(), Duration::from_secs(2)).await;
+        assert_eq!(outcome, Outcome::Ready, "{fault:?}: {:?}", dp.status);
+        let ch = charges(&sb);
+        assert_eq!(ch.get(O1), Some(&1), "{fault:?}: {ch:?}");
+        assert_eq!(ch.get(O2), Some(&1), "{fault:?}: {ch:?}");
+        assert_never_repaid(&sb, &format!("{fault:?}"));
+        let st = dp.status.as_ref().unwrap();
+        assert_eq!(st.attempts, expected_attempts, "{fault:?}");
+        assert_eq!(ready_reason(&dp), ("True".into(), "Paid".into()));
+        assert!(st.in_flight.is_none() && st.pending_lookup.is_none());
+        assert_eq!(st.resource_ids.len(), 2, "{fault:?}: {:?}", st.resource_ids);
+        sb.shutdown().await;
+    }
 }
 
 #[tokio::test]
@@ -144,7 +176,7 @@ async fn partial_payment_pays_only_the_rest() {
 
 #[tokio::test]
 async fn timeout_after_charge_is_looked_up_not_repaid() {
-    let sb = sandbox().await;
+    let sb = double_charge_sandbox().await;
     let mut rule = FaultRule::new(Fault::Latency {
         ms: 1500,
         after_charge: true,
@@ -156,6 +188,7 @@ async fn timeout_after_charge_is_looked_up_not_repaid() {
     let outcome = pay_with(&sb, &mut dp, &demo(), Duration::from_millis(500)).await;
     assert_eq!(outcome, Outcome::Ready, "{:?}", dp.status);
     assert_eq!(charges(&sb).get(O1), Some(&1));
+    assert_never_repaid(&sb, "timeout after charge");
     assert_eq!(dp.status.unwrap().attempts, 1);
     sb.shutdown().await;
 }
@@ -190,7 +223,7 @@ async fn insufficient_balance_stalls_with_the_reason_and_recovers_after_top_up()
 
 #[tokio::test]
 async fn undeliverable_order_is_paid_once_and_stalls() {
-    let sb = sandbox().await;
+    let sb = double_charge_sandbox().await;
     let mut dp = payment(&[UNDELIVERABLE]);
     let outcome = pay_with(&sb, &mut dp, &demo(), Duration::from_secs(2)).await;
     assert_eq!(outcome, Outcome::Stalled);
@@ -201,6 +234,7 @@ async fn undeliverable_order_is_paid_once_and_stalls() {
     let outcome = pay_with(&sb, &mut dp, &demo(), Duration::from_secs(2)).await;
     assert_eq!(outcome, Outcome::Stalled);
     assert_eq!(charges(&sb).get(UNDELIVERABLE), Some(&1));
+    assert_never_repaid(&sb, "undeliverable");
     sb.shutdown().await;
 }
 
@@ -233,5 +267,65 @@ async fn wrong_key_stalls_and_never_prints_the_key() {
     let yaml = serde_norway::to_string(&dp).unwrap();
     assert!(!yaml.contains("a-wrong-key-value-42"));
     assert!(charges(&sb).is_empty());
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn deliver_failed_on_two_orders_keeps_the_delivered_one() {
+    let sb = double_charge_sandbox().await;
+    let mut dp = payment(&[O1, UNDELIVERABLE]);
+    let outcome = pay_with(&sb, &mut dp, &demo(), Duration::from_secs(2)).await;
+    assert_eq!(outcome, Outcome::Stalled);
+    let st = dp.status.as_ref().unwrap();
+    let state = |id: &str| st.orders.iter().find(|o| o.id == id).map(|o| o.state);
+    assert_eq!(state(O1), Some(OrderState::Paid), "{:?}", st.orders);
+    assert_eq!(state(UNDELIVERABLE), Some(OrderState::DeliveryFailed));
+    assert!(
+        st.resource_ids.iter().any(|r| r.ends_with("00000001")),
+        "the delivered order keeps its resource id: {:?}",
+        st.resource_ids
+    );
+    assert_eq!(ready_reason(&dp).1, "DeliveryFailed");
+    assert_never_repaid(&sb, "deliver failed");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn ready_waits_for_delivery_and_sees_a_late_failure() {
+    let sb = double_charge_sandbox().await;
+    sb.update_world(|w| {
+        for id in [O1, UNDELIVERABLE] {
+            w.orders.get_mut(id).unwrap().delivery_delay_ms = 600;
+        }
+    });
+    let mut dp = payment(&[O1]);
+    assert_eq!(
+        pay_with(&sb, &mut dp, &demo(), Duration::from_secs(2)).await,
+        Outcome::Ready
+    );
+    let st = dp.status.as_ref().unwrap();
+    assert!(st.orders.iter().all(|o| o.state == OrderState::Paid));
+    assert!(
+        !st.resource_ids.is_empty(),
+        "filled from the delivered deal"
+    );
+    // Charged, answered success, then delivery fails: found by looking, never paid again.
+    let mut dp = payment(&[UNDELIVERABLE]);
+    assert_eq!(
+        pay_with(&sb, &mut dp, &demo(), Duration::from_secs(2)).await,
+        Outcome::Stalled
+    );
+    assert_eq!(ready_reason(&dp).1, "DeliveryFailed");
+    assert_eq!(
+        find(&dp.status.as_ref().unwrap().conditions, PAID)
+            .unwrap()
+            .status,
+        "True"
+    );
+    assert_never_repaid(&sb, "delivery delay");
+    assert!(
+        sb.stats().actions["DescribeDealsByCond"].requests >= 3,
+        "Ready came from lookups"
+    );
     sb.shutdown().await;
 }
