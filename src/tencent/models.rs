@@ -177,7 +177,8 @@ pub struct DescribeDealsRequest {
     pub end_time: String,
     /// Page size, at most 1000.
     pub limit: u32,
-    /// Page offset.
+    /// Page number from 0, as the SDK documents it (some read it as a record offset: the operator
+    /// sends 0 and never needs a second page).
     #[serde(default)]
     pub offset: u32,
     /// One status to filter by.
