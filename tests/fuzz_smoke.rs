@@ -188,10 +188,9 @@ fn sandbox_body_corpus_and_mutations() {
     smoke("sandbox_body");
 }
 
-/// Minimised crashers the fuzzer found (`fuzz/crashes/<target>/`), in code outside the fuzzing
-/// work; ignored until that code is fixed: `cargo test --test fuzz_smoke -- --ignored`.
+/// Minimised crashers the fuzzer found and that are not fixed yet (`fuzz/crashes/<target>/`); once
+/// fixed, a crasher moves into the seed corpus so it is replayed by the smoke tests for good.
 #[test]
-#[ignore = "known crashers in src/sandbox/auth.rs, see docs/fuzzing.md"]
 fn known_crashes_are_fixed() {
     for (name, f) in targets::TARGETS {
         for (file, data) in files(&dir("crashes", name)) {

@@ -77,7 +77,8 @@ pub fn authenticate<'w>(
             "The value of header X-TC-Timestamp is not a unix timestamp.",
         )
     })?;
-    if (now - timestamp).abs() > MAX_CLOCK_SKEW {
+    // abs_diff: a timestamp near i64::MIN must not overflow into "within five minutes".
+    if now.abs_diff(timestamp) > MAX_CLOCK_SKEW.unsigned_abs() {
         return Err(fail(
             "AuthFailure.SignatureExpire",
             "Signature expired. Timestamp and server time cannot differ by more than five minutes.",

@@ -56,8 +56,12 @@ fn hmac(key: &[u8], msg: &[u8]) -> Vec<u8> {
 /// UTC date (`YYYY-MM-DD`) of a unix timestamp, as used in the credential scope.
 pub fn scope_date(timestamp: i64) -> String {
     let days = timestamp.div_euclid(86_400);
-    let date = jiff::civil::date(1970, 1, 1)
-        .checked_add(jiff::Span::new().days(days))
+    // try_days: a timestamp outside jiff's range gives the epoch's date (the signature then fails)
+    // instead of a panic.
+    let date = jiff::Span::new()
+        .try_days(days)
+        .ok()
+        .and_then(|span| jiff::civil::date(1970, 1, 1).checked_add(span).ok())
         .unwrap_or(jiff::civil::date(1970, 1, 1));
     date.strftime("%Y-%m-%d").to_string()
 }
