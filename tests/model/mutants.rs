@@ -1,30 +1,37 @@
 //! Planted bugs, so the self-test can show the checker fails when the engine is wrong.
 
-use dealpay_operator::api::Attempt;
-use dealpay_operator::engine::{Action, Decision, Input, rfc3339};
-use dealpay_operator::tencent::models::PayDealsRequest;
+use dealpay_operator::api::IdKind;
+use dealpay_operator::engine::{Action, Decision, Event, Input, Policy, decide};
 
 use super::adapter::is_charged;
 
 fn pay(input: &Input<'_>, mut d: Decision, ids: Vec<String>) -> Decision {
-    let (kind, _) = input.spec.targets();
-    let attempt = Attempt {
-        id: input.attempt_id.clone(),
-        started_at: rfc3339(input.now),
-        kind,
-        ids: ids.clone(),
-        generation: input.generation,
+    // A template attempt and request from the real engine (a fresh resource pays at once), so the
+    // mutant keeps compiling when the records grow fields.
+    let fresh = decide(
+        Input {
+            status: None,
+            event: Event::Observe,
+            ..input.clone()
+        },
+        &Policy::default(),
+    );
+    let Action::Pay {
+        mut attempt,
+        mut request,
+    } = fresh.action
+    else {
+        return d;
     };
+    attempt.ids = ids.clone();
+    match attempt.kind {
+        IdKind::Order => request.order_ids = ids,
+        IdKind::BigDeal => request.big_deal_ids = ids,
+    }
     d.status.in_flight = Some(attempt.clone());
     d.status.pending_lookup = None;
     d.status.attempts += 1;
-    d.action = Action::Pay {
-        attempt,
-        request: PayDealsRequest {
-            order_ids: ids,
-            ..Default::default()
-        },
-    };
+    d.action = Action::Pay { attempt, request };
     d
 }
 
