@@ -116,6 +116,34 @@ impl Caller for TencentCaller<'_> {
             }
             _ => {}
         }
+        // Test-only failpoint (debug builds only; compiled out of release builds):
+        // `DEALPAY_TEST_FAILPOINT=pause-before-paydeals:SECONDS` makes every PayDeals call of this
+        // process wait SECONDS after its write-ahead `inFlight` record was persisted (and after the
+        // pipeline's Lease check) and before the request is sent. When `DEALPAY_TEST_FAILPOINT_FILE`
+        // names a file, a line `paused <attempt id> <ids comma-separated>` is appended to it (and
+        // flushed) as the pause begins, so an end-to-end test can SIGKILL the process exactly between
+        // the write-ahead write and the call (tests/e2e, tests/chaos.rs).
+        #[cfg(debug_assertions)]
+        if let Action::Pay { attempt, .. } = action
+            && let Ok(fp) = std::env::var("DEALPAY_TEST_FAILPOINT")
+            && let Some(secs) = fp
+                .strip_prefix("pause-before-paydeals:")
+                .and_then(|s| s.parse::<f64>().ok())
+        {
+            if let Ok(path) = std::env::var("DEALPAY_TEST_FAILPOINT_FILE") {
+                use std::io::Write as _;
+                if let Ok(mut f) = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                {
+                    let _ = writeln!(f, "paused {} {}", attempt.id, attempt.ids.join(","));
+                    let _ = f.sync_all();
+                }
+            }
+            tracing::warn!(attempt = %attempt.id, secs, "test failpoint: pausing before PayDeals");
+            tokio::time::sleep(Duration::from_secs_f64(secs.max(0.0))).await;
+        }
         let event = perform(&self.ctx.tencent, creds, self.region, action).await?;
         if let Event::Paid { result, .. } = &event {
             self.count_payment(result);

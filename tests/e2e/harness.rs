@@ -20,6 +20,14 @@ pub const DEMO_ID: &str = "sandbox-secret-id";
 pub const DEMO_KEY: &str = "sandbox-secret-key";
 pub const DEMO_UIN: &str = "100000000001";
 
+/// The `dealpay` binary under test: `DEALPAY_BIN` if set (a long chaos run uses a private copy, so
+/// that a rebuild of target/debug/dealpay meanwhile cannot mix two builds), else Cargo's.
+pub fn dealpay_bin() -> PathBuf {
+    std::env::var_os("DEALPAY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_dealpay")))
+}
+
 /// The cluster the README's test command brings up, or None (skip) outside it.
 pub struct Cluster {
     pub kubeconfig: PathBuf,
@@ -49,12 +57,21 @@ pub fn cluster() -> Option<&'static Cluster> {
             operator_kubeconfig: env_path("KUBECONFIG_OPERATOR"),
             kubectl: env_path("KUBECTL"),
         };
-        let crd = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/crds/billing.dealpay.dev_dealpayments.yaml"
-        );
+        // The CRD the binary under test generates (`dealpay crd`): tests/crd.rs keeps the shipped
+        // file identical to it, and a stale file must not make every end-to-end test fail with
+        // "field not declared in schema" on the status write.
+        let out = std::process::Command::new(dealpay_bin())
+            .arg("crd")
+            .output()
+            .expect("dealpay crd runs");
+        assert!(out.status.success(), "dealpay crd failed");
+        let crd = std::env::temp_dir().join(format!("dealpay-crd-{}.yaml", std::process::id()));
+        std::fs::write(&crd, &out.stdout).unwrap();
         // 1.20's kubectl refuses x-kubernetes-validations client-side; the server accepts and drops them.
-        kubectl(&c, &["apply", "--validate=false", "-f", crd]);
+        kubectl(
+            &c,
+            &["apply", "--validate=false", "-f", crd.to_str().unwrap()],
+        );
         kubectl(
             &c,
             &[
@@ -196,7 +213,7 @@ pub struct SandboxProc {
 
 impl SandboxProc {
     pub async fn start(extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dealpay"))
+        let mut child = Command::new(dealpay_bin())
             .args(["sandbox", "--listen", "127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::piped())
@@ -262,8 +279,72 @@ impl SandboxProc {
         m
     }
 
+    /// `GET /_sandbox/stats`.
+    pub async fn stats(&self) -> Value {
+        self.admin(reqwest::Method::GET, "/stats", None).await
+    }
+
+    /// Ledger entries for an order that already had one (double-charge mode makes them possible).
+    pub async fn duplicate_charges(&self) -> u64 {
+        self.stats().await["duplicateCharges"].as_u64().unwrap_or(0)
+    }
+
+    /// PayDeals calls answered `FailedOperation.InvalidDeal`: in normal mode, an attempt to pay an
+    /// order that was already paid.
+    pub async fn invalid_deal_answers(&self) -> u64 {
+        self.stats().await["actions"]["PayDeals"]["errors"]["FailedOperation.InvalidDeal"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    /// The operator never tried to pay what it had already paid: in double-charge mode no ledger
+    /// entry is a duplicate; in normal mode no PayDeals was refused with `InvalidDeal`.
+    pub async fn assert_never_paid_twice(&self) {
+        let settings = self.admin(reqwest::Method::GET, "/settings", None).await;
+        if settings["doubleCharge"].as_bool() == Some(true) {
+            let ledger = self.admin(reqwest::Method::GET, "/ledger", None).await;
+            let dups: Vec<&Value> = ledger
+                .as_array()
+                .map(|l| l.iter().filter(|c| c["duplicate"] == true).collect())
+                .unwrap_or_default();
+            assert!(dups.is_empty(), "charged twice: {dups:?}");
+            assert_eq!(self.duplicate_charges().await, 0, "duplicateCharges");
+        } else {
+            assert_eq!(
+                self.invalid_deal_answers().await,
+                0,
+                "a PayDeals for an already paid order was answered InvalidDeal: {}",
+                self.stats().await
+            );
+        }
+    }
+
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
+    }
+}
+
+/// How to start an operator process beyond the defaults of [`Operator::start`].
+#[derive(Debug, Clone)]
+pub struct OperatorOpts {
+    /// `--lease-duration` in seconds (the operator uses at least 5).
+    pub lease_duration: u64,
+    /// `--identity` (default: generated).
+    pub identity: Option<String>,
+    /// Extra flags.
+    pub extra: Vec<String>,
+    /// Extra environment variables.
+    pub envs: Vec<(String, String)>,
+}
+
+impl Default for OperatorOpts {
+    fn default() -> Self {
+        Self {
+            lease_duration: 6,
+            identity: None,
+            extra: Vec::new(),
+            envs: Vec::new(),
+        }
     }
 }
 
@@ -303,13 +384,49 @@ impl Operator {
         extra: &[&str],
         envs: &[(&str, &str)],
     ) -> Self {
+        let opts = OperatorOpts {
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            envs: envs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        };
+        Self::start_opts(c, &sandbox.url, ns, lease, log, &opts).await
+    }
+
+    /// Starts against the Billing endpoint `endpoint` with `opts`; waits until /readyz answers
+    /// (a follower is ready too).
+    pub async fn start_opts(
+        c: &Cluster,
+        endpoint: &str,
+        ns: &str,
+        lease: &str,
+        log: PathBuf,
+        opts: &OperatorOpts,
+    ) -> Self {
+        let op = Self::spawn(c, endpoint, ns, lease, log, opts);
+        op.wait_healthy().await;
+        op
+    }
+
+    /// Starts without waiting for /readyz.
+    pub fn spawn(
+        c: &Cluster,
+        endpoint: &str,
+        ns: &str,
+        lease: &str,
+        log: PathBuf,
+        opts: &OperatorOpts,
+    ) -> Self {
         let port = free_port();
+        let duration = opts.lease_duration.to_string();
         let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_dealpay"))
+        let child = Command::new(dealpay_bin())
             .args([
                 "run",
                 "--endpoint",
-                &sandbox.url,
+                endpoint,
                 "--namespaces",
                 ns,
                 "--log-format",
@@ -324,7 +441,7 @@ impl Operator {
                 "--lease-name",
                 lease,
                 "--lease-duration",
-                "6",
+                &duration,
             ])
             .args([
                 "--needs-human-backoff-base",
@@ -332,27 +449,48 @@ impl Operator {
                 "--needs-human-backoff-max",
                 "2",
             ])
-            .args(extra)
+            .args(
+                opts.identity
+                    .iter()
+                    .flat_map(|i| ["--identity".to_string(), i.clone()]),
+            )
+            .args(&opts.extra)
             .env("KUBECONFIG", &c.operator_kubeconfig)
             .env_remove("TENCENTCLOUD_SECRET_ID")
             .env_remove("TENCENTCLOUD_SECRET_KEY")
-            .envs(envs.iter().copied())
+            .env_remove("DEALPAY_TEST_FAILPOINT")
+            .env_remove("DEALPAY_TEST_FAILPOINT_FILE")
+            .envs(opts.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(file)
             .kill_on_drop(true)
             .spawn()
             .unwrap();
         let metrics = format!("http://127.0.0.1:{port}");
-        let op = Self {
+        Self {
             child,
             log,
             metrics,
-        };
-        op.wait_healthy().await;
-        op
+        }
     }
 
-    async fn wait_healthy(&self) {
+    /// The process id (while it runs).
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// True if the metrics say this replica leads.
+    pub async fn leads(&self) -> bool {
+        match reqwest::get(format!("{}/metrics", self.metrics)).await {
+            Ok(r) => r
+                .text()
+                .await
+                .is_ok_and(|m| m.lines().any(|l| l == "dealpay_leader 1")),
+            Err(_) => false,
+        }
+    }
+
+    pub async fn wait_healthy(&self) {
         let http = reqwest::Client::new();
         for _ in 0..200 {
             if let Ok(r) = http.get(format!("{}/readyz", self.metrics)).send().await
