@@ -32,7 +32,7 @@ import sys
 import yaml
 
 OPERATOR_RULES = [
-    (("billing.dealpay.dev",), ("dealpayments",), ("get", "list", "watch")),
+    (("billing.dealpay.dev",), ("dealpayments",), ("get", "list", "watch", "patch")),
     (("billing.dealpay.dev",), ("dealpayments/status",), ("get", "patch", "update")),
     (("events.k8s.io",), ("events",), ("create", "patch")),
     (("",), ("events",), ("create", "patch")),
@@ -92,6 +92,16 @@ def cmd_crd_equal(a):
         rc = fail("helm.sh/resource-policy: keep is missing")
     if a.keep == "no" and keep:
         rc = fail("helm.sh/resource-policy: keep is set")
+    # GitOps prune protection comes with keep: Argo CD and Flux must not delete the CRD either.
+    gitops = {
+        "argocd.argoproj.io/sync-options": "Prune=false,Delete=false",
+        "kustomize.toolkit.fluxcd.io/prune": "disabled",
+    }
+    for k, v in gitops.items():
+        if keep and annotations.get(k) != v:
+            rc = fail(f"CRD annotation {k}: {v} is missing")
+        if a.keep == "no" and k in annotations:
+            rc = fail(f"CRD annotation {k} is set without keep")
     labels = meta.get("labels") or {}
     if labels.get("app.kubernetes.io/managed-by") != "Helm":
         rc = fail("CRD lacks the chart's labels")

@@ -60,6 +60,10 @@ pub fn crd() -> CustomResourceDefinition {
              Read status.conditions: Ready=True once every order is paid and delivered."
         );
         harden_spec(&mut root["properties"]["spec"]);
+        // Until the operator's first write, the apiserver serves `status: {observedGeneration: 0}`
+        // (structural defaulting), so kstatus (Flux, `kubectl wait`) reads a new DealPayment as
+        // InProgress (generation 1 > 0) instead of Current, and Argo CD's health check as Progressing.
+        root["properties"]["status"]["default"] = json!({"observedGeneration": 0});
     }
     serde_json::from_value(value).expect("hardened CRD deserializes")
 }

@@ -20,11 +20,15 @@ use crate::tencent::ErrorClass;
     shortname = "dp",
     category = "tencentcloud",
     category = "billing",
-    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
-    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
-    printcolumn = r#"{"name":"Orders","type":"string","jsonPath":".status.orderIds","priority":0}"#,
-    printcolumn = r#"{"name":"Resources","type":"string","jsonPath":".status.resourceIds"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status","description":"Ready=True: every order paid and delivered"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason","description":"Why it is (not) Ready"}"#,
+    printcolumn = r#"{"name":"Paid","type":"string","jsonPath":".status.conditions[?(@.type==\"Paid\")].status","description":"Paid=True once money moved (also when delivery then failed)"}"#,
+    printcolumn = r#"{"name":"Orders","type":"string","jsonPath":".spec.orderIds","description":"Sub-orders to pay (spec.orderIds)"}"#,
+    printcolumn = r#"{"name":"BigDeals","type":"string","jsonPath":".spec.bigDealIds","description":"Orders to pay (spec.bigDealIds)"}"#,
+    printcolumn = r#"{"name":"Cost","type":"string","jsonPath":".status.totalCost","description":"What the charged orders cost (status.totalCost)"}"#,
+    printcolumn = r#"{"name":"Resources","type":"string","jsonPath":".status.resourceIds","priority":1,"description":"Resources created by the payment"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message","priority":1,"description":"The Ready condition's message"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct DealPaymentSpec {
@@ -104,7 +108,8 @@ pub struct DealPaymentStatus {
     /// The generation of the spec this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Ready, Reconciling, Stalled and Paid, in the Kubernetes condition shape.
+    /// Ready, Reconciling, Stalled and Paid, in the Kubernetes condition shape (kstatus: Reconciling=True
+    /// is InProgress, Stalled=True is Failed, Ready=True with both False is Current).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,
@@ -160,21 +165,48 @@ fn is_zero_u32(v: &u32) -> bool {
 }
 
 fn conditions_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    // metav1.Condition's own schema, with listType map so server-side apply merges by type.
+    // metav1.Condition's own schema, with listType map so server-side apply merges by type, and
+    // descriptions so that `kubectl explain dealpayment.status.conditions` says what each type means.
     schemars::json_schema!({
         "type": "array",
         "x-kubernetes-list-type": "map",
         "x-kubernetes-list-map-keys": ["type"],
         "items": {
             "type": "object",
+            "description": "One condition, in the Kubernetes (metav1.Condition) and kstatus shape.",
             "required": ["type", "status", "lastTransitionTime", "reason", "message"],
             "properties": {
-                "type": {"type": "string", "maxLength": 316},
-                "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
-                "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0},
-                "lastTransitionTime": {"type": "string", "format": "date-time"},
-                "reason": {"type": "string", "maxLength": 1024},
-                "message": {"type": "string", "maxLength": 32768}
+                "type": {
+                    "type": "string",
+                    "maxLength": 316,
+                    "description": "Ready: every order is paid and delivered (reason Paid). Reconciling: a call is in progress, a retry is scheduled, or the payment waits for approval (reason Suspended). Stalled: it cannot progress without a person or a spec change. Paid: money has moved (reasons Paid, PartiallyPaid, DeliveryFailed)."
+                },
+                "status": {
+                    "type": "string",
+                    "enum": ["True", "False", "Unknown"],
+                    "description": "True, False or Unknown."
+                },
+                "observedGeneration": {
+                    "type": "integer",
+                    "format": "int64",
+                    "minimum": 0,
+                    "description": "The metadata.generation the condition was set for."
+                },
+                "lastTransitionTime": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "When the status last changed (RFC 3339); a new reason or message alone keeps it."
+                },
+                "reason": {
+                    "type": "string",
+                    "maxLength": 1024,
+                    "description": "CamelCase cause, e.g. Paid, Paying, Delivering, Suspended, OutcomeUnknown, BalanceInsufficient, DeliveryFailed (README: Reading the status)."
+                },
+                "message": {
+                    "type": "string",
+                    "maxLength": 32768,
+                    "description": "What happened and what to do, with Tencent's code, message and RequestId where there is one."
+                }
             }
         }
     })

@@ -4,6 +4,7 @@
 mod args;
 pub mod credentials;
 pub mod error;
+pub mod finalizer;
 pub mod leader;
 pub mod metrics;
 pub mod pipeline;

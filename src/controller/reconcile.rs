@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use super::credentials::{DefaultCredentials, resolve};
 use super::error::Error;
+use super::finalizer;
 use super::metrics::{Metrics, PaymentLabels, ResultLabels};
 use super::pipeline::{self, Caller, Next, Start, StatusStore};
 use super::status;
@@ -199,9 +200,17 @@ pub async fn reconcile(dp: Arc<DealPayment>, ctx: Arc<Context>) -> Result<KubeAc
 async fn reconcile_inner(dp: &DealPayment, ctx: &Context) -> Result<KubeAction, Error> {
     let ns = dp.namespace().ok_or(Error::MissingMetadata)?;
     let name = dp.metadata.name.clone().ok_or(Error::MissingMetadata)?;
+    let api = Api::namespaced(ctx.kube.clone(), &ns);
+    // Deletion protection (src/controller/finalizer.rs): adds the finalizer; on deletion pays nothing
+    // new and holds the object until its payment's outcome is settled.
+    let guard = finalizer::guard(&api, dp, ctx).await?;
+    if let finalizer::Guard::Stop(action) = &guard {
+        return Ok(action.clone());
+    }
+    let spec = guard.spec(&dp.spec);
     let (credentials, creds) = resolve(&ctx.kube, &ctx.defaults, dp).await;
     let store = KubeStore {
-        api: Api::namespaced(ctx.kube.clone(), &ns),
+        api,
         name,
         dp,
         ctx,
@@ -212,14 +221,14 @@ async fn reconcile_inner(dp: &DealPayment, ctx: &Context) -> Result<KubeAction, 
         region: dp.spec.region.as_deref(),
     };
     let start = Start {
-        spec: &dp.spec,
+        spec: &spec,
         generation: dp.metadata.generation.unwrap_or(1),
         status: dp.status.clone(),
         resource_version: dp.resource_version(),
         credentials: &credentials,
     };
     Ok(
-        match pipeline::run(&store, &caller, start, &ctx.policy).await? {
+        match guard.bound(pipeline::run(&store, &caller, start, &ctx.policy).await?) {
             Next::After(d) => KubeAction::requeue(d),
             Next::Await => KubeAction::await_change(),
         },

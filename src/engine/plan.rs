@@ -251,14 +251,15 @@ fn pay_blocked(ctx: &mut Ctx<'_>, remaining: &[String]) -> Option<Gate> {
         return Some((Action::AwaitChange { recheck: None }, s));
     }
     if ctx.spec.suspend {
+        // Reconciling=True (reason Suspended), not idle: an approval gate is work not done, so
+        // kstatus (Flux, `kubectl wait`) reads InProgress, never Current, and Ready stays False.
         let s = Summary::new(
             "Suspended",
             format!(
                 "spec.suspend is true: {} will be paid when it is set to false",
                 remaining.join(", ")
             ),
-        )
-        .idle();
+        );
         return Some((Action::AwaitChange { recheck: None }, s));
     }
     if let Some((code, message)) = credentials_problem(ctx) {

@@ -742,7 +742,9 @@ fn suspend_pays_nothing_until_flipped() {
     assert_eq!(d.action, Action::AwaitChange { recheck: None });
     assert_eq!(r.cond(READY).1, "Suspended");
     assert_eq!(r.cond(STALLED).0, "False");
-    assert_eq!(r.cond(RECONCILING).0, "False");
+    // An approval gate reads as work in progress (kstatus InProgress), never as settled.
+    assert_eq!(r.cond(RECONCILING).0, "True");
+    assert_eq!(r.cond(RECONCILING).1, "Suspended");
     assert_eq!(r.st().attempts, 0);
     r.spec.suspend = false;
     r.generation = 2;

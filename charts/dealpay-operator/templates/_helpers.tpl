@@ -90,7 +90,8 @@ watchNamespaces is set (sorted, unique). Empty means the whole cluster.
 {{- define "dealpay-operator.operatorRules" -}}
 - apiGroups: ["billing.dealpay.dev"]
   resources: ["dealpayments"]
-  verbs: ["get", "list", "watch"]
+  # patch: only metadata.finalizers (the billing.dealpay.dev/payment-record finalizer)
+  verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["billing.dealpay.dev"]
   resources: ["dealpayments/status"]
   verbs: ["get", "patch", "update"]
@@ -112,5 +113,7 @@ labels:
 {{- if .Values.crds.keep }}
 annotations:
   helm.sh/resource-policy: keep
+  argocd.argoproj.io/sync-options: Prune=false,Delete=false
+  kustomize.toolkit.fluxcd.io/prune: disabled
 {{- end }}
 {{- end }}
