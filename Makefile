@@ -13,6 +13,7 @@ fmt:
 
 crd:
 	cargo run --quiet -- crd > crds/billing.dealpay.dev_dealpayments.yaml
+	cargo run --quiet -- crd --json-schema > schemas/dealpayment_v1alpha1.json
 
 bench:
 	cargo bench --bench sandbox_throughput

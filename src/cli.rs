@@ -37,7 +37,11 @@ pub enum Command {
     /// Run the controller against the cluster in KUBECONFIG or in-cluster config.
     Run(Box<crate::controller::RunArgs>),
     /// Print the DealPayment CustomResourceDefinition as YAML.
-    Crd,
+    Crd {
+        /// Print instead the JSON Schema of a DealPayment (kubeconform's layout; `schemas/` holds it).
+        #[arg(long)]
+        json_schema: bool,
+    },
     /// Serve a local simulator of the Tencent Billing API.
     Sandbox(crate::sandbox::SandboxArgs),
     /// Pay the DealPayment manifests in a file once, without a cluster.
@@ -100,8 +104,12 @@ pub async fn run(cli: Cli) -> i32 {
     init_logging(&cli.log_level, cli.log_format);
     match cli.command {
         Command::Run(args) => crate::controller::run(*args).await,
-        Command::Crd => {
-            print!("{}", crate::api::crd_yaml());
+        Command::Crd { json_schema } => {
+            if json_schema {
+                print!("{}", crate::api::admission::json_schema_text());
+            } else {
+                print!("{}", crate::api::crd_yaml());
+            }
             0
         }
         Command::Sandbox(args) => crate::sandbox::run(args).await,

@@ -59,11 +59,14 @@ pub struct PayArgs {
     pub api: ApiArgs,
 }
 
-/// Reads every DealPayment in a YAML stream; errors name the document.
+/// Reads every DealPayment in a YAML stream. Each document is checked against the CRD's schema before
+/// it is deserialised (`crate::api::admission`), so errors name the document and the field path as the
+/// API server does; every error of every document is reported.
 pub fn parse_manifests(text: &str) -> Result<Vec<DealPayment>, String> {
     let mut out = Vec::new();
+    let mut errors = Vec::new();
     for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
-        let value =
+        let mut value =
             serde_json::Value::deserialize(doc).map_err(|e| format!("document {}: {e}", i + 1))?;
         if value.is_null() {
             continue;
@@ -77,16 +80,40 @@ pub fn parse_manifests(text: &str) -> Result<Vec<DealPayment>, String> {
             .and_then(|k| k.as_str())
             .unwrap_or_default();
         if kind != "DealPayment" || api_version != "billing.dealpay.dev/v1alpha1" {
-            return Err(format!(
+            errors.push(format!(
                 "document {}: expected apiVersion billing.dealpay.dev/v1alpha1, kind DealPayment; got {api_version:?}, {kind:?}",
                 i + 1
             ));
+            continue;
         }
-        let dp: DealPayment =
-            serde_json::from_value(value).map_err(|e| format!("document {}: {e}", i + 1))?;
-        out.push(dp);
+        let invalid = crate::api::admission::validate_object(&mut value);
+        if !invalid.is_empty() {
+            let name = value
+                .pointer("/metadata/name")
+                .and_then(|n| n.as_str())
+                .unwrap_or_default();
+            // The API server's words: `DealPayment.billing.dealpay.dev "NAME" is invalid: [a, b]`.
+            let list = if invalid.len() == 1 {
+                invalid[0].clone()
+            } else {
+                format!("[{}]", invalid.join(", "))
+            };
+            errors.push(format!(
+                "document {}: DealPayment.billing.dealpay.dev {name:?} is invalid: {list}",
+                i + 1
+            ));
+            continue;
+        }
+        match serde_json::from_value::<DealPayment>(value) {
+            Ok(dp) => out.push(dp),
+            Err(e) => errors.push(format!("document {}: {e}", i + 1)),
+        }
     }
-    Ok(out)
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors.join("\n"))
+    }
 }
 
 /// Every validation error of every manifest, each prefixed with the manifest's name.

@@ -1,5 +1,6 @@
 //! The DealPayment API: types, admission rules, CRD generation and validation.
 
+pub mod admission;
 pub mod rules;
 pub mod schema;
 pub mod types;

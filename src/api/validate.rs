@@ -86,16 +86,21 @@ pub fn validate_spec(spec: &DealPaymentSpec) -> Vec<String> {
     errors
 }
 
+/// The same ids, in any order: the lists are `x-kubernetes-list-type: set`, compared as sets by CEL.
+fn same_set(a: &[String], b: &[String]) -> bool {
+    a.iter().collect::<HashSet<_>>() == b.iter().collect::<HashSet<_>>()
+}
+
 /// The rules that compare an update with the stored object (CEL transition rules on 1.25+).
 pub fn validate_update(old: &DealPaymentSpec, new: &DealPaymentSpec) -> Vec<String> {
     let mut errors = Vec::new();
-    if !old.order_ids.is_empty() && old.order_ids != new.order_ids {
+    if !old.order_ids.is_empty() && !same_set(&old.order_ids, &new.order_ids) {
         errors.push(
             "spec.orderIds cannot change once set: create a new DealPayment for other orders"
                 .into(),
         );
     }
-    if !old.big_deal_ids.is_empty() && old.big_deal_ids != new.big_deal_ids {
+    if !old.big_deal_ids.is_empty() && !same_set(&old.big_deal_ids, &new.big_deal_ids) {
         errors.push(
             "spec.bigDealIds cannot change once set: create a new DealPayment for other orders"
                 .into(),
