@@ -13,6 +13,8 @@ pub const REGION_PATTERN: &str = "^[a-z]{2,}(-[a-z0-9]+){1,4}$";
 /// Pattern of a Secret name (DNS-1123 subdomain).
 pub const SECRET_NAME_PATTERN: &str =
     "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+/// Pattern of an amount such as `spec.maxTotalCost` (`"1200.00"`).
+pub const AMOUNT_PATTERN: &str = crate::engine::money::AMOUNT_PATTERN;
 /// Allowed `agentPay` values.
 pub const AGENT_PAY_VALUES: [i32; 3] = [0, 3, 4];
 

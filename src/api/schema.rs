@@ -36,6 +36,10 @@ fn harden_spec(spec: &mut Value) {
     merge(&mut props["agentPay"], json!({"enum": AGENT_PAY_VALUES}));
     merge(&mut props["cpsUin"], json!({"pattern": CPS_UIN_PATTERN}));
     merge(
+        &mut props["maxTotalCost"],
+        json!({"pattern": AMOUNT_PATTERN, "maxLength": 18}),
+    );
+    merge(
         &mut props["region"],
         json!({"pattern": REGION_PATTERN, "maxLength": 32}),
     );
@@ -48,6 +52,27 @@ fn harden_spec(spec: &mut Value) {
         .iter()
         .map(|(rule, message)| json!({"rule": rule, "message": message}))
         .collect();
+}
+
+/// Kubernetes knows the integer formats int32 and int64 only: a 1.36 API server answers a CRD with
+/// schemars' `format: uint32` (the `u32` status counters) with the warning `unrecognized format
+/// "uint32"` (tests/admission.rs applies the CRD and fails on any warning). Unsigned fields say int64;
+/// their `minimum: 0` stays.
+fn kubernetes_formats(node: &mut Value) {
+    match node {
+        Value::Object(map) => {
+            if map
+                .get("format")
+                .and_then(Value::as_str)
+                .is_some_and(|f| matches!(f, "uint8" | "uint16" | "uint32"))
+            {
+                map.insert("format".into(), json!("int64"));
+            }
+            map.values_mut().for_each(kubernetes_formats);
+        }
+        Value::Array(items) => items.iter_mut().for_each(kubernetes_formats),
+        _ => {}
+    }
 }
 
 /// The DealPayment CustomResourceDefinition.
@@ -64,6 +89,7 @@ pub fn crd() -> CustomResourceDefinition {
         // (structural defaulting), so kstatus (Flux, `kubectl wait`) reads a new DealPayment as
         // InProgress (generation 1 > 0) instead of Current, and Argo CD's health check as Progressing.
         root["properties"]["status"]["default"] = json!({"observedGeneration": 0});
+        kubernetes_formats(root);
     }
     serde_json::from_value(value).expect("hardened CRD deserializes")
 }

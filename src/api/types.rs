@@ -59,6 +59,15 @@ pub struct DealPaymentSpec {
     /// When true nothing is paid: an approval gate (merge the manifest suspended, flip it to pay).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub suspend: bool,
+    /// Most this payment may cost, in the account's currency, e.g. "1200.00". Before the first PayDeals
+    /// the orders are priced with DescribeDealsByCond (RealTotalCost); above this nothing is paid
+    /// (reason OverBudget). The operator's own cap (--max-total-cost) applies too; the stricter wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_total_cost: Option<String>,
+    /// When true nothing is paid: the orders are looked up and priced, and the Payable condition says
+    /// whether they could be paid now (exist, unpaid, priced, within the caps). Set it to false to pay.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 fn is_zero(v: &i32) -> bool {
@@ -152,6 +161,13 @@ pub struct DealPaymentStatus {
     /// Consecutive PayDeals calls whose outcome was unknown; past a limit the payment is Stalled.
     #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub unknown_outcomes: u32,
+    /// What the orders cost in all, charged orders only, in the account's currency (e.g. "46.00"), from
+    /// DescribeDealsByCond's RealTotalCost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_cost: Option<String>,
+    /// The last pricing of the orders still to pay (when a cap or a dry run asks for one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<Quote>,
     /// Spec generation that hit a terminal error; nothing is paid until the generation changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stalled_generation: Option<i64>,
@@ -225,12 +241,20 @@ pub enum OrderState {
     Unpayable,
     /// A big deal whose sub-orders ended part charged, part unpayable (e.g. one delivered, one cancelled).
     PartlyUnpayable,
+    /// A big deal with some sub-orders charged and others still unpaid: looked up until it settles;
+    /// the big deal is never paid again (pay the rest by their sub-order ids in a new DealPayment).
+    PartlyPaid,
 }
 
 impl OrderState {
     /// True when money moved for this id.
     pub fn charged(self) -> bool {
         !matches!(self, OrderState::Unpayable)
+    }
+
+    /// True while a lookup must still settle it (money moved, the end state not yet known).
+    pub fn awaiting(self) -> bool {
+        matches!(self, OrderState::Delivering | OrderState::PartlyPaid)
     }
 }
 
@@ -248,6 +272,27 @@ pub struct OrderRecord {
     /// RequestId of the call that established the state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// What it cost (RealTotalCost, in cents; for a big deal, its sub-orders together), once a lookup saw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_cents: Option<i64>,
+}
+
+/// Orders priced before paying: what they cost and what stands in the way.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Quote {
+    /// The ids priced (those still to pay).
+    pub ids: Vec<String>,
+    /// Their RealTotalCost together, in cents.
+    pub total_cents: i64,
+    /// When they were priced (RFC 3339); an old quote is priced again before paying.
+    pub checked_at: String,
+    /// RequestId of the lookup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Why some id cannot be paid now (not found, not unpaid, no price), one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 /// The last error seen.
@@ -279,6 +324,9 @@ pub struct Attempt {
     pub ids: Vec<String>,
     /// Spec generation it was made for.
     pub generation: i64,
+    /// What the ids were priced at just before the call, in cents, when a cap or dry run priced them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quoted_cents: Option<i64>,
 }
 
 /// Ids to look up with DescribeDealsByCond: outcomes to establish, deliveries to confirm.
@@ -322,6 +370,8 @@ pub enum LookupReason {
     Delivery,
     /// A status carried over from elsewhere (`dealpay pay --resume`, a state file): verified before trusted.
     Resume,
+    /// Pricing the orders before paying (a cost cap or a dry run).
+    Quote,
 }
 
 impl LookupReason {
@@ -334,6 +384,7 @@ impl LookupReason {
             Self::DeliverFailed => "DeliverFailed",
             Self::Delivery => "Delivery",
             Self::Resume => "Resume",
+            Self::Quote => "Quote",
         }
     }
 }

@@ -17,6 +17,7 @@ static VOUCHER: LazyLock<Regex> = LazyLock::new(|| re(VOUCHER_PATTERN));
 static CPS_UIN: LazyLock<Regex> = LazyLock::new(|| re(CPS_UIN_PATTERN));
 static REGION: LazyLock<Regex> = LazyLock::new(|| re(REGION_PATTERN));
 static SECRET_NAME: LazyLock<Regex> = LazyLock::new(|| re(SECRET_NAME_PATTERN));
+static AMOUNT: LazyLock<Regex> = LazyLock::new(|| re(AMOUNT_PATTERN));
 
 fn check_list(field: &str, ids: &[String], pattern: &Regex, max: usize, errors: &mut Vec<String>) {
     if ids.len() > max {
@@ -55,6 +56,13 @@ pub fn validate_spec(spec: &DealPaymentSpec) -> Vec<String> {
     check_list("orderIds", &spec.order_ids, &ID, MAX_IDS, &mut errors);
     check_list("bigDealIds", &spec.big_deal_ids, &ID, MAX_IDS, &mut errors);
     check_list("voucherIds", &spec.voucher_ids, &VOUCHER, 1, &mut errors);
+    if let Some(cap) = &spec.max_total_cost
+        && !AMOUNT.is_match(cap)
+    {
+        errors.push(format!(
+            "spec.maxTotalCost: {cap:?} is not an amount like \"1200.00\" (at most two decimals)"
+        ));
+    }
     if !AGENT_PAY_VALUES.contains(&spec.agent_pay) {
         errors.push(format!(
             "spec.agentPay: {} is not one of 0 (self pay), 3 (group agent), 4 (reseller)",

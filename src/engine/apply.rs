@@ -166,12 +166,14 @@ impl<'a> Ctx<'a> {
         tencent_status: Option<i64>,
         request_id: Option<String>,
     ) {
+        let cost_cents = self.record_of(id).and_then(|o| o.cost_cents);
         self.st.orders.retain(|o| o.id != id);
         self.st.orders.push(OrderRecord {
             id: id.to_string(),
             state,
             tencent_status,
             request_id,
+            cost_cents,
         });
     }
 
@@ -270,6 +272,23 @@ impl<'a> Ctx<'a> {
                     self.record_paid(&attempt, &resp, &fresh);
                 }
             }
+            Err(e) if self.refusal_settles_lookup(&attempt, &e) => {
+                // Refused before processing: the lookup started for this attempt has nothing to find,
+                // and the refusal's own backoff applies (a person may have to act).
+                if let Some(p) = self.st.pending_lookup.as_mut() {
+                    p.ids.retain(|id| !attempt.ids.contains(id));
+                }
+                if self.st.pending_lookup.as_ref().is_some_and(|p| p.ids.is_empty()) {
+                    self.st.pending_lookup = None;
+                }
+                self.st.unknown_outcomes = self.st.unknown_outcomes.saturating_sub(1);
+                self.note(
+                    NoteType::Normal,
+                    "LateAnswer",
+                    format!("PayDeals attempt {} was refused ({}); no lookup needed", attempt.id, e.code()),
+                );
+                self.on_pay_error(attempt, &e);
+            }
             Err(e) => self.note(
                 NoteType::Warning,
                 "UnexpectedResult",
@@ -280,6 +299,22 @@ impl<'a> Ctx<'a> {
                 ),
             ),
         }
+    }
+
+    /// A late refusal settles the lookup its attempt caused when nothing else happened since: no new
+    /// attempt in flight, and every id of the attempt still waiting for that lookup.
+    fn refusal_settles_lookup(&self, attempt: &Attempt, e: &CallError) -> bool {
+        let refused = match e.class() {
+            ErrorClass::NeedsHuman | ErrorClass::Transient => true,
+            ErrorClass::Terminal => e.code() != INVALID_DEAL,
+            _ => false,
+        };
+        let pending = self.st.pending_lookup.as_ref().is_some_and(|p| {
+            p.reason == LookupReason::OutcomeUnknown
+                && attempt.ids.iter().all(|id| p.ids.contains(id))
+                && attempt.ids.iter().all(|id| self.record_of(id).is_none())
+        });
+        refused && pending && self.st.in_flight.is_none()
     }
 
     /// Records ids PayDeals listed as paid: charged, delivery to be confirmed by a lookup.
@@ -440,6 +475,9 @@ impl<'a> Ctx<'a> {
     }
 
     fn on_looked_up(&mut self, pending: PendingLookup, answer: LookupAnswer) {
+        if pending.reason == LookupReason::Quote {
+            return self.on_quoted(pending, answer);
+        }
         let rid = Some(answer.request_id.clone()).filter(|r| !r.is_empty());
         let mut unresolved = Vec::new();
         let mut not_found = Vec::new();
@@ -454,7 +492,7 @@ impl<'a> Ctx<'a> {
                 "{id}: {}",
                 first_status.map_or("not found", status::name)
             ));
-            let was_paid = self.state_of(id) == Some(OrderState::Delivering);
+            let was_paid = self.state_of(id).is_some_and(OrderState::awaiting);
             if v.charged() {
                 self.record_found(id, v, &deals, pending.kind, rid.clone());
             }
@@ -462,7 +500,7 @@ impl<'a> Ctx<'a> {
                 Verdict::Delivered | Verdict::DeliveryFailed | Verdict::PartlyUnpayable => {
                     explained = true
                 }
-                Verdict::Delivering => {
+                Verdict::Delivering | Verdict::PartlyPaid => {
                     explained = true;
                     unresolved.push(id.clone());
                 }
@@ -495,7 +533,7 @@ impl<'a> Ctx<'a> {
         }
         let only_delivery = unresolved
             .iter()
-            .all(|id| self.state_of(id) == Some(OrderState::Delivering));
+            .all(|id| self.state_of(id).is_some_and(OrderState::awaiting));
         let mut next = PendingLookup {
             ids: unresolved.clone(),
             not_found,
@@ -525,6 +563,63 @@ impl<'a> Ctx<'a> {
         );
     }
 
+    /// Prices the ids still to pay; ids found settled already are recorded as any lookup would.
+    fn on_quoted(&mut self, pending: PendingLookup, answer: LookupAnswer) {
+        let rid = Some(answer.request_id.clone()).filter(|r| !r.is_empty());
+        let (mut priced, mut total, mut problems) = (Vec::new(), 0i64, Vec::new());
+        for id in &pending.ids {
+            let deals = deals_of(&answer.deals, pending.kind, id);
+            let v = verdict(&deals);
+            match v {
+                Verdict::Unpaid => match cost_of(&deals) {
+                    Some(c) => {
+                        priced.push(id.clone());
+                        total = total.saturating_add(c);
+                    }
+                    None => problems.push(format!(
+                        "{id}: no price (RealTotalCost) in DescribeDealsByCond"
+                    )),
+                },
+                _ if v.charged() => self.record_found(id, v, &deals, pending.kind, rid.clone()),
+                Verdict::Unpayable(s) => {
+                    self.record(id, OrderState::Unpayable, Some(s), rid.clone())
+                }
+                Verdict::NotFound => {
+                    problems.push(format!("{id}: not found by DescribeDealsByCond"))
+                }
+                _ => {
+                    let st = deals.first().map_or("unknown", |d| status::name(d.status));
+                    problems.push(format!("{id}: not unpaid ({st})"));
+                }
+            }
+        }
+        let cost = super::money::format_cents(total);
+        let priced = priced.join(", ");
+        self.note(
+            NoteType::Normal,
+            "Priced",
+            if problems.is_empty() {
+                format!("{priced} cost {cost} in all (RealTotalCost)")
+            } else {
+                format!("{priced} cost {cost}; {}", problems.join("; "))
+            },
+        );
+        // The quote covers every id still to pay, priced or not, so the planner can tell it is current.
+        let ids: Vec<String> = pending
+            .ids
+            .iter()
+            .filter(|id| self.record_of(id).is_none())
+            .cloned()
+            .collect();
+        self.st.quote = Some(crate::api::Quote {
+            ids,
+            total_cents: total,
+            checked_at: rfc3339_millis(self.now),
+            request_id: rid,
+            problems,
+        });
+    }
+
     /// Records a charged verdict with what the deals show.
     fn record_found(
         &mut self,
@@ -538,10 +633,16 @@ impl<'a> Ctx<'a> {
             Verdict::Delivered => OrderState::Paid,
             Verdict::Delivering => OrderState::Delivering,
             Verdict::DeliveryFailed => OrderState::DeliveryFailed,
+            Verdict::PartlyPaid => OrderState::PartlyPaid,
             _ => OrderState::PartlyUnpayable,
         };
         let first_new = self.state_of(id).is_none_or(|s| !s.charged());
         self.record(id, state, deals.first().map(|d| d.status), rid.clone());
+        if let Some(cost) = cost_of(deals)
+            && let Some(o) = self.st.orders.iter_mut().find(|o| o.id == id)
+        {
+            o.cost_cents = Some(cost);
+        }
         push_unique(
             &mut self.st.resource_ids,
             deals.iter().flat_map(|d| d.resource_id.clone()),
@@ -553,7 +654,10 @@ impl<'a> Ctx<'a> {
         if kind == IdKind::BigDeal {
             push_unique(&mut self.st.big_deal_ids, [id.to_string()]);
         }
-        self.st.request_id = rid;
+        // The RequestId of the PayDeals call that paid stays the proof; a lookup's is kept per order.
+        if self.st.request_id.is_none() {
+            self.st.request_id = rid;
+        }
         if first_new {
             self.st.paid_at = Some(rfc3339(self.now));
             self.st.unknown_outcomes = 0;
@@ -624,6 +728,14 @@ fn listed_ids(attempt: &Attempt, resp: &PayDealsResponse) -> Vec<String> {
         .filter(|id| listed.contains(id))
         .cloned()
         .collect()
+}
+
+/// RealTotalCost of the deals together, in cents; None if any deal has no price.
+fn cost_of(deals: &[&Deal]) -> Option<i64> {
+    deals
+        .iter()
+        .map(|d| d.real_total_cost.map(|c| c.round() as i64))
+        .sum()
 }
 
 fn deals_of<'d>(deals: &'d [Deal], kind: IdKind, id: &str) -> Vec<&'d Deal> {

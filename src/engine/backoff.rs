@@ -41,6 +41,11 @@ pub struct Policy {
     pub lookback: Duration,
     /// Requeue while waiting for credentials to appear (the Secret watch usually comes first).
     pub credentials_recheck: Duration,
+    /// The operator's cap on one DealPayment's total, in cents (the stricter of `--max-total-cost` and
+    /// what the namespace's budget has left); `spec.maxTotalCost` applies too.
+    pub max_total_cents: Option<i64>,
+    /// A pricing older than this is done again before paying, so the cap is checked on a recent price.
+    pub quote_max_age: Duration,
     /// False when the shell must not start a new PayDeals call now (its step budget or deadline is
     /// spent): an answer is still folded, and the attempt is chosen again next time instead.
     pub start_attempts: bool,
@@ -79,6 +84,8 @@ impl Default for Policy {
             max_lookups: 5,
             lookback: Duration::from_secs(31 * 24 * 3600),
             credentials_recheck: Duration::from_secs(5 * 60),
+            max_total_cents: None,
+            quote_max_age: Duration::from_secs(60),
             start_attempts: true,
         }
     }

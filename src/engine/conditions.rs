@@ -11,6 +11,8 @@ pub const RECONCILING: &str = "Reconciling";
 pub const STALLED: &str = "Stalled";
 /// Condition type: money has moved.
 pub const PAID: &str = "Paid";
+/// Condition type: the orders still to pay were priced and could be paid now (with a cap or a dry run).
+pub const PAYABLE: &str = "Payable";
 
 /// The state of one condition before timestamps are attached.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,7 +17,10 @@ pub enum Verdict {
     Unpayable(i64),
     /// Settled with money moved for some sub-orders and the others unpayable (e.g. 4 and 7).
     PartlyUnpayable,
-    /// Payment or refund in progress, awaiting confirmation, or unpaid beside paid sub-orders: look again.
+    /// A big deal with some sub-orders charged and the others still unpaid (or being paid): money moved,
+    /// the whole is never paid again; looked up until it settles.
+    PartlyPaid,
+    /// Payment or refund in progress, awaiting confirmation: look again.
     InProgress,
     /// No deal found in the window.
     NotFound,
@@ -32,6 +35,7 @@ impl Verdict {
                 | Verdict::Delivering
                 | Verdict::DeliveryFailed
                 | Verdict::PartlyUnpayable
+                | Verdict::PartlyPaid
         )
     }
 }
@@ -80,6 +84,8 @@ pub fn verdict(deals: &[&Deal]) -> Verdict {
         Verdict::Unpayable(deals[0].status)
     } else if all(&|s| settled_charge(s) || unpayable(s)) {
         Verdict::PartlyUnpayable
+    } else if any(&charged) && all(&|s| charged(s) || s == status::UNPAID || s == status::PAYING) {
+        Verdict::PartlyPaid
     } else {
         Verdict::InProgress
     }
@@ -134,7 +140,8 @@ mod tests {
         assert_eq!(judge(&[4, 5]), Verdict::DeliveryFailed);
         assert_eq!(judge(&[4, 3]), Verdict::Delivering);
         assert_eq!(judge(&[5, 2]), Verdict::Delivering);
-        assert_eq!(judge(&[4, 1]), Verdict::InProgress);
+        assert_eq!(judge(&[4, 1]), Verdict::PartlyPaid);
+        assert_eq!(judge(&[12, 1]), Verdict::InProgress);
         assert_eq!(judge(&[12]), Verdict::InProgress);
         assert_eq!(judge(&[]), Verdict::NotFound);
     }

@@ -7,6 +7,7 @@ mod apply;
 pub mod backoff;
 pub mod conditions;
 mod lookup;
+pub mod money;
 mod plan;
 mod time;
 

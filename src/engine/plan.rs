@@ -6,11 +6,12 @@
 use std::time::Duration;
 
 use super::apply::{Ctx, OUTCOME_UNKNOWN, describe};
-use super::conditions::{self, Desired, PAID, READY, RECONCILING, STALLED};
+use super::conditions::{self, Desired, PAID, PAYABLE, READY, RECONCILING, STALLED};
+use super::money::{format_cents, parse_cents};
 use super::time::{api_time, parse, rfc3339};
 use super::{Action, CredentialsState, Decision, NoteType};
 use crate::api::{
-    Attempt, IdKind, LastError, LookupReason, OrderState, PendingLookup, validate_spec,
+    Attempt, IdKind, LastError, LookupReason, OrderState, PendingLookup, Quote, validate_spec,
 };
 use crate::tencent::ErrorClass;
 use crate::tencent::error::reason_for_code;
@@ -123,12 +124,15 @@ fn unknown_gate(ctx: &Ctx<'_>) -> Option<Gate> {
     let unknown: Vec<&String> = p
         .ids
         .iter()
-        .filter(|id| ctx.state_of(id) != Some(OrderState::Delivering))
+        .filter(|id| !ctx.state_of(id).is_some_and(OrderState::awaiting))
         .collect();
     if unknown.is_empty() {
         return None;
     }
     let ids: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
+    if p.reason == LookupReason::Quote {
+        return Some(pricing_gate(ctx, p, &ids));
+    }
     let mut last = ctx
         .st
         .last_error
@@ -151,15 +155,17 @@ fn unknown_gate(ctx: &Ctx<'_>) -> Option<Gate> {
         let recheck = Some(ctx.policy.credentials_recheck);
         return Some((Action::AwaitChange { recheck }, s.stalled()));
     }
-    let Some(left) = left_until(ctx, p.next_at.as_deref()) else {
-        return Some((lookup_action(ctx, p), Summary::new(OUTCOME_UNKNOWN, why)));
-    };
-    let exhausted = p.tries >= ctx.policy.max_lookups;
-    let all_missing = unknown.iter().all(|id| p.not_found.contains(id));
+    // Stalled or not is decided before the timer, so the condition does not flap at each lookup.
+    let stalled = p.tries >= ctx.policy.max_lookups || unknown_outcomes_exhausted(ctx);
+    let all_missing = p.tries > 0 && unknown.iter().all(|id| p.not_found.contains(id));
     let (reason, what) = if all_missing {
         ("OrderNotFound", "not found by DescribeDealsByCond")
     } else {
         (OUTCOME_UNKNOWN, "not settled")
+    };
+    let Some(left) = left_until(ctx, p.next_at.as_deref()) else {
+        let s = Summary::new(if stalled { reason } else { OUTCOME_UNKNOWN }, why);
+        return Some((lookup_action(ctx, p), s.stalled_if(stalled)));
     };
     let s = Summary::new(
         reason,
@@ -169,8 +175,173 @@ fn unknown_gate(ctx: &Ctx<'_>) -> Option<Gate> {
             left.as_secs()
         ),
     )
-    .stalled_if(exhausted || unknown_outcomes_exhausted(ctx));
+    .stalled_if(stalled);
     Some((Action::RequeueAfter(left), s))
+}
+
+/// Orders being priced before a capped or dry-run payment: nothing was sent, so nothing is unknown.
+fn pricing_gate(ctx: &Ctx<'_>, p: &PendingLookup, ids: &[&str]) -> Gate {
+    let why = format!(
+        "pricing {} with DescribeDealsByCond before paying",
+        ids.join(", ")
+    );
+    if let Some((code, message)) = credentials_problem(ctx) {
+        let s = Summary::new(
+            code,
+            format!("{why}, but credentials are unavailable: {message}"),
+        );
+        let recheck = Some(ctx.policy.credentials_recheck);
+        return (Action::AwaitChange { recheck }, s.stalled());
+    }
+    match left_until(ctx, p.next_at.as_deref()) {
+        None => (lookup_action(ctx, p), Summary::new("Pricing", why)),
+        Some(left) => {
+            let err = p.error.as_ref().map(describe).unwrap_or_default();
+            let s = Summary::new(
+                "Pricing",
+                format!("{why}; lookup failed ({err}), again in {}s", left.as_secs()),
+            );
+            (Action::RequeueAfter(left), s)
+        }
+    }
+}
+
+/// The cap that applies, in cents, and where it comes from: the stricter of the spec's and the operator's.
+fn cap(ctx: &Ctx<'_>) -> Option<(i64, &'static str)> {
+    let spec = ctx
+        .spec
+        .max_total_cost
+        .as_deref()
+        .and_then(parse_cents)
+        .map(|c| (c, "spec.maxTotalCost"));
+    let operator = ctx.policy.max_total_cents.map(|c| {
+        (
+            c,
+            "the operator's limit (--max-total-cost or the namespace budget)",
+        )
+    });
+    match (spec, operator) {
+        (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+fn fresh_quote<'q>(ctx: &'q Ctx<'_>, remaining: &[String]) -> Option<&'q Quote> {
+    let q = ctx.st.quote.as_ref()?;
+    let age = ctx.now.duration_since(parse(&q.checked_at));
+    let max_age = jiff::SignedDuration::try_from(ctx.policy.quote_max_age).unwrap_or_default();
+    (q.ids == remaining && age <= max_age).then_some(q)
+}
+
+/// With a cap or a dry run, nothing is paid without a recent price within every cap.
+fn quote_gate(ctx: &mut Ctx<'_>, kind: IdKind, remaining: &[String]) -> Option<Gate> {
+    let cap = cap(ctx);
+    if cap.is_none() && !ctx.spec.dry_run {
+        return None;
+    }
+    let Some(q) = fresh_quote(ctx, remaining).cloned() else {
+        ctx.pend(
+            kind,
+            remaining.to_vec(),
+            rfc3339(ctx.now),
+            LookupReason::Quote,
+        );
+        let p = ctx.st.pending_lookup.clone()?;
+        let ids: Vec<&str> = remaining.iter().map(String::as_str).collect();
+        return Some(pricing_gate(ctx, &p, &ids));
+    };
+    let total = format_cents(q.total_cents);
+    let recheck = Some(ctx.policy.credentials_recheck);
+    if !q.problems.is_empty() {
+        let s = Summary::new(
+            "NotPayable",
+            format!("nothing is paid: {}", q.problems.join("; ")),
+        );
+        let s = if ctx.spec.dry_run {
+            s.idle()
+        } else {
+            s.stalled()
+        };
+        return Some((Action::AwaitChange { recheck }, s));
+    }
+    if let Some((c, source)) = cap
+        && q.total_cents > c
+    {
+        let s = Summary::new(
+            "OverBudget",
+            format!(
+                "{} cost {total} (RealTotalCost, priced at {}), above {} set by {source}: nothing is paid",
+                remaining.join(", "),
+                q.checked_at,
+                format_cents(c)
+            ),
+        );
+        let s = if ctx.spec.dry_run {
+            s.idle()
+        } else {
+            s.stalled()
+        };
+        return Some((Action::AwaitChange { recheck }, s));
+    }
+    if ctx.spec.dry_run {
+        let within = cap.map(|(c, src)| format!(", within {} ({src})", format_cents(c)));
+        let s = Summary::new(
+            "DryRun",
+            format!(
+                "dry run: {} can be paid now for {total}{}; set spec.dryRun to false to pay",
+                remaining.join(", "),
+                within.unwrap_or_default()
+            ),
+        )
+        .idle();
+        return Some((Action::AwaitChange { recheck: None }, s));
+    }
+    None
+}
+
+/// The Payable condition, when a cap or a dry run asks for pricing.
+fn payable_condition(ctx: &Ctx<'_>) -> Option<Desired> {
+    if cap(ctx).is_none() && !ctx.spec.dry_run {
+        return None;
+    }
+    let Some(q) = &ctx.st.quote else {
+        return Some(Desired {
+            type_: PAYABLE,
+            status: false,
+            reason: "NotPriced".into(),
+            message: "the orders have not been priced yet".into(),
+        });
+    };
+    let total = format_cents(q.total_cents);
+    let (status, reason, message) = match cap(ctx) {
+        _ if !q.problems.is_empty() => (false, "NotPayable", q.problems.join("; ")),
+        Some((c, src)) if q.total_cents > c => (
+            false,
+            "OverBudget",
+            format!("{total} is above {} ({src})", format_cents(c)),
+        ),
+        _ => (
+            true,
+            "Payable",
+            format!("{} can be paid for {total}", q.ids.join(", ")),
+        ),
+    };
+    Some(Desired {
+        type_: PAYABLE,
+        status,
+        reason: reason.into(),
+        message: format!("{message} (priced at {})", q.checked_at),
+    })
+}
+
+/// What the charged orders cost together, once every one of them has a price.
+fn total_cost(ctx: &Ctx<'_>) -> Option<String> {
+    let charged: Vec<_> = ctx.st.orders.iter().filter(|o| o.state.charged()).collect();
+    if charged.is_empty() {
+        return None;
+    }
+    let sum: Option<i64> = charged.iter().map(|o| o.cost_cents).sum();
+    sum.map(format_cents)
 }
 
 fn spec_gate(ctx: &Ctx<'_>) -> Option<Gate> {
@@ -307,17 +478,25 @@ fn backoff_summary(ctx: &Ctx<'_>, left: Duration) -> Summary {
 }
 
 fn start_attempt(ctx: &mut Ctx<'_>, kind: IdKind, remaining: Vec<String>) -> Gate {
+    let quoted_cents = fresh_quote(ctx, &remaining).map(|q| q.total_cents);
     let attempt = Attempt {
         id: ctx.attempt_id.clone(),
         started_at: rfc3339(ctx.now),
         kind,
         ids: remaining.clone(),
         generation: ctx.generation,
+        quoted_cents,
     };
     let request = pay_request(ctx, kind, &remaining);
     ctx.st.in_flight = Some(attempt.clone());
     ctx.st.attempts = ctx.st.attempts.saturating_add(1);
-    let what = format!("{} (attempt {})", remaining.join(", "), ctx.st.attempts);
+    let priced = quoted_cents.map(|c| format!(", priced {}", format_cents(c)));
+    let what = format!(
+        "{} (attempt {}{})",
+        remaining.join(", "),
+        ctx.st.attempts,
+        priced.unwrap_or_default()
+    );
     ctx.note(
         NoteType::Normal,
         "PaymentStarted",
@@ -358,7 +537,12 @@ fn delivery_gate(ctx: &mut Ctx<'_>, kind: IdKind, delivering: Vec<String>) -> Ga
         .iter()
         .map(|id| {
             let st = ctx.record_of(id).and_then(|r| r.tencent_status);
-            format!("{id}: {}", st.map_or("paid", status::name))
+            let what = if ctx.state_of(id) == Some(OrderState::PartlyPaid) {
+                "some sub-orders paid, others unpaid"
+            } else {
+                st.map_or("paid", status::name)
+            };
+            format!("{id}: {what}")
         })
         .collect();
     let why = format!("paid; waiting for delivery ({})", seen.join(", "));
@@ -370,20 +554,28 @@ fn delivery_gate(ctx: &mut Ctx<'_>, kind: IdKind, delivering: Vec<String>) -> Ga
         let recheck = Some(ctx.policy.credentials_recheck);
         return (Action::AwaitChange { recheck }, s.stalled());
     }
+    let exhausted = p.tries >= ctx.policy.max_lookups;
+    let missing = !p.not_found.is_empty() && exhausted;
+    let partly = exhausted
+        && delivering
+            .iter()
+            .any(|id| ctx.state_of(id) == Some(OrderState::PartlyPaid));
+    let reason = match (missing, partly) {
+        (true, _) => "OrderNotFound",
+        (false, true) => "PartlyPaid",
+        _ => "Delivering",
+    };
     match left_until(ctx, p.next_at.as_deref()) {
-        None => (lookup_action(ctx, &p), Summary::new("Delivering", why)),
+        None => (
+            lookup_action(ctx, &p),
+            Summary::new(reason, why).stalled_if(missing || partly),
+        ),
         Some(left) => {
-            let missing = !p.not_found.is_empty() && p.tries >= ctx.policy.max_lookups;
-            let reason = if missing {
-                "OrderNotFound"
-            } else {
-                "Delivering"
-            };
             let s = Summary::new(
                 reason,
                 format!("{why}; looking again in {}s", left.as_secs()),
             )
-            .stalled_if(missing);
+            .stalled_if(missing || partly);
             (Action::RequeueAfter(left), s)
         }
     }
@@ -417,7 +609,7 @@ fn choose(ctx: &mut Ctx<'_>) -> Gate {
         .st
         .orders
         .iter()
-        .filter(|o| o.state == OrderState::Delivering)
+        .filter(|o| o.state.awaiting())
         .map(|o| o.id.clone())
         .collect();
     if remaining.is_empty() && delivering.is_empty() {
@@ -427,8 +619,11 @@ fn choose(ctx: &mut Ctx<'_>) -> Gate {
         None
     } else {
         match pay_blocked(ctx, &remaining) {
-            None if ctx.policy.start_attempts => return start_attempt(ctx, kind, remaining),
-            None => Some(held(&remaining)),
+            None => match quote_gate(ctx, kind, &remaining) {
+                Some(g) => Some(g),
+                None if ctx.policy.start_attempts => return start_attempt(ctx, kind, remaining),
+                None => Some(held(&remaining)),
+            },
             b => b,
         }
     };
@@ -518,18 +713,17 @@ fn desired(s: &Summary, paid: Desired) -> Vec<Desired> {
 pub(super) fn plan(mut ctx: Ctx<'_>) -> Decision {
     let (action, s) = choose(&mut ctx);
     let paid = paid_condition(&ctx);
+    let payable = payable_condition(&ctx);
+    ctx.st.total_cost = total_cost(&ctx);
     if s.ready {
         ctx.st.last_error = None;
         ctx.st.next_retry_at = None;
         ctx.st.consecutive_failures = 0;
         ctx.st.unknown_outcomes = 0;
     }
-    ctx.st.conditions = conditions::merge(
-        &ctx.st.conditions,
-        desired(&s, paid),
-        ctx.generation,
-        ctx.now,
-    );
+    let mut all = desired(&s, paid);
+    all.extend(payable);
+    ctx.st.conditions = conditions::merge(&ctx.st.conditions, all, ctx.generation, ctx.now);
     Decision {
         status: ctx.st,
         action,

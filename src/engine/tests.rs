@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::conditions::{PAID, READY, RECONCILING, STALLED, find, is_true};
+use super::conditions::{PAID, PAYABLE, READY, RECONCILING, STALLED, find, is_true};
 use super::*;
 use crate::api::{DealPaymentSpec, DealPaymentStatus, OrderState};
 use crate::tencent::models::{Deal, PayDealsResponse, ResourceIds};
@@ -96,6 +96,7 @@ fn answer(result: Result<PayDealsResponse, CallError>) -> Event {
             kind: IdKind::Order,
             ids: vec![],
             generation: 0,
+            quoted_cents: None,
         },
         result,
     }
@@ -217,7 +218,11 @@ fn success_is_paid_then_ready_only_once_delivered() {
     let d = r.step(looked_up(vec![deal("o2", "", 4)]));
     assert_eq!(d.action, Action::Done);
     assert_eq!(r.st().resource_ids, ["ins-1", "ins-o1", "ins-o2"]);
-    assert_eq!(r.st().request_id.as_deref(), Some("lookup-rid"));
+    assert_eq!(
+        r.st().request_id.as_deref(),
+        Some("rid-1"),
+        "the PayDeals RequestId stays the proof"
+    );
     assert_eq!(r.cond(READY).0, "True");
     assert_eq!(r.cond(READY).1, "Paid");
     assert_eq!(r.cond(RECONCILING).0, "False");
@@ -965,5 +970,238 @@ fn transition_times_are_stable_across_decisions() {
             .last_transition_time,
         t
     );
+    assert!(is_true(&r.st().conditions, READY));
+}
+
+fn priced(id: &str, status: i64, cents: f64) -> Deal {
+    Deal {
+        real_total_cost: Some(cents),
+        ..deal(id, "", status)
+    }
+}
+
+fn capped(ids: &[&str], cap: &str) -> DealPaymentSpec {
+    DealPaymentSpec {
+        max_total_cost: Some(cap.into()),
+        ..spec(ids)
+    }
+}
+
+#[test]
+fn a_cap_prices_the_orders_first_and_pays_within_it() {
+    let mut r = Run::new(capped(&["o1", "o2"], "46.00"));
+    let d = r.step(Event::Observe);
+    let Action::LookUp { ids, .. } = &d.action else {
+        panic!("priced before paying: {:?}", d.action)
+    };
+    assert_eq!(ids, &["o1", "o2"]);
+    assert_eq!(r.cond(READY).1, "Pricing");
+    assert_eq!(r.st().attempts, 0);
+    let d = r.step(looked_up(vec![
+        priced("o1", 1, 1200.0),
+        priced("o2", 1, 3400.0),
+    ]));
+    let Action::Pay { attempt, .. } = &d.action else {
+        panic!("{:?}", d.action)
+    };
+    assert_eq!(
+        attempt.quoted_cents,
+        Some(4600),
+        "the write-ahead record notes the price"
+    );
+    assert_eq!(r.cond(PAYABLE).0, "True");
+    assert!(d.notes.iter().any(|n| n.message.contains("priced 46.00")));
+    r.step(ok(&["o1", "o2"], "rid"));
+    // The price charged may differ from the quote: the total is what the delivered orders cost.
+    let d = r.step(looked_up(vec![
+        priced("o1", 4, 1200.0),
+        priced("o2", 4, 3300.0),
+    ]));
+    assert_eq!(d.action, Action::Done);
+    assert_eq!(r.st().total_cost.as_deref(), Some("45.00"));
+    assert_eq!(r.st().orders[0].cost_cents, Some(1200));
+}
+
+#[test]
+fn above_the_cap_nothing_is_paid() {
+    for (cap, policy_cap) in [("45.99", None), ("100", Some(4599))] {
+        let mut r = Run::new(capped(&["o1", "o2"], cap));
+        let policy = Policy {
+            max_total_cents: policy_cap,
+            ..Policy::default()
+        };
+        let step = |r: &mut Run, event: Event| {
+            let d = decide(
+                Input {
+                    spec: &r.spec,
+                    status: r.status.as_ref(),
+                    generation: 1,
+                    now: r.now,
+                    jitter: 0.5,
+                    attempt_id: "a".into(),
+                    credentials: r.creds.clone(),
+                    event,
+                },
+                &policy,
+            );
+            r.status = Some(d.status.clone());
+            d
+        };
+        step(&mut r, Event::Observe);
+        let d = step(
+            &mut r,
+            looked_up(vec![priced("o1", 1, 1200.0), priced("o2", 1, 3400.0)]),
+        );
+        assert!(
+            matches!(d.action, Action::AwaitChange { .. }),
+            "{:?}",
+            d.action
+        );
+        let (s, reason, msg) = r.cond(STALLED);
+        assert_eq!((s.as_str(), reason.as_str()), ("True", "OverBudget"));
+        assert!(msg.contains("46.00") && msg.contains("45.99"), "{msg}");
+        assert_eq!(r.cond(PAYABLE).1, "OverBudget");
+        assert_eq!(r.st().attempts, 0);
+        assert_eq!(r.cond(PAID).0, "False");
+    }
+}
+
+#[test]
+fn a_cap_never_pays_blind() {
+    for (deals, what) in [
+        (vec![priced("o1", 1, 100.0)], "o2: not found"),
+        (
+            vec![priced("o1", 1, 100.0), deal("o2", "", 1)],
+            "o2: no price",
+        ),
+        (
+            vec![priced("o1", 1, 100.0), priced("o2", 12, 100.0)],
+            "o2: not unpaid",
+        ),
+    ] {
+        let mut r = Run::new(capped(&["o1", "o2"], "1000"));
+        r.step(Event::Observe);
+        let d = r.step(looked_up(deals));
+        assert!(!is_pay(&d.action), "{what}");
+        assert_eq!(r.cond(STALLED).1, "NotPayable", "{what}");
+        assert!(r.cond(READY).2.contains(what), "{}", r.cond(READY).2);
+        assert_eq!(r.cond(PAYABLE).0, "False");
+    }
+}
+
+#[test]
+fn an_old_price_is_checked_again_before_paying() {
+    let mut r = Run::new(capped(&["o1"], "20"));
+    r.spec.suspend = true;
+    r.step(Event::Observe);
+    r.spec.suspend = false;
+    r.spec.dry_run = true;
+    r.generation = 2;
+    assert!(matches!(
+        r.step(Event::Observe).action,
+        Action::LookUp { .. }
+    ));
+    r.step(looked_up(vec![priced("o1", 1, 1200.0)]));
+    r.advance(600);
+    r.spec.dry_run = false;
+    r.generation = 3;
+    let d = r.step(Event::Observe);
+    assert!(
+        matches!(d.action, Action::LookUp { .. }),
+        "a 10 minutes old price: {:?}",
+        d.action
+    );
+    let d = r.step(looked_up(vec![priced("o1", 1, 2500.0)]));
+    assert_eq!(r.cond(STALLED).1, "OverBudget", "{:?}", d.action);
+}
+
+#[test]
+fn a_dry_run_proves_payability_then_turning_it_off_pays() {
+    let mut r = Run::new(DealPaymentSpec {
+        dry_run: true,
+        ..spec(&["o1", "o2"])
+    });
+    assert!(matches!(
+        r.step(Event::Observe).action,
+        Action::LookUp { .. }
+    ));
+    let d = r.step(looked_up(vec![
+        priced("o1", 1, 1200.0),
+        priced("o2", 1, 3400.0),
+    ]));
+    assert_eq!(d.action, Action::AwaitChange { recheck: None });
+    assert_eq!(r.cond(PAYABLE).0, "True");
+    assert!(r.cond(PAYABLE).2.contains("46.00"), "{}", r.cond(PAYABLE).2);
+    assert_eq!(r.cond(READY).1, "DryRun");
+    assert_eq!(r.cond(STALLED).0, "False");
+    assert_eq!(r.st().attempts, 0);
+    r.spec.dry_run = false;
+    r.generation = 2;
+    let d = r.step(Event::Observe);
+    assert!(
+        is_pay(&d.action),
+        "the recent price is reused: {:?}",
+        d.action
+    );
+}
+
+#[test]
+fn without_a_cap_nothing_is_priced() {
+    let mut r = Run::new(spec(&["o1"]));
+    assert!(is_pay(&r.step(Event::Observe).action));
+    assert!(find(&r.st().conditions, PAYABLE).is_none());
+}
+
+#[test]
+fn a_late_refusal_keeps_its_own_backoff() {
+    let mut r = Run::new(spec(&["o1"]));
+    r.step(Event::Observe);
+    let attempt = r.st().in_flight.clone().unwrap();
+    // Another replica took the attempt over and is about to look it up; then the refusal arrives.
+    r.advance(1);
+    assert!(matches!(
+        r.step(Event::Observe).action,
+        Action::LookUp { .. }
+    ));
+    let d = r.step(Event::Paid {
+        attempt,
+        result: Err(CallError::Api(ApiError {
+            code: "FailedOperation.BalanceInsufficient".into(),
+            message: "no money".into(),
+            request_id: "r".into(),
+        })),
+    });
+    assert!(
+        r.st().pending_lookup.is_none(),
+        "nothing to look up: it was refused"
+    );
+    assert_eq!(r.st().unknown_outcomes, 0);
+    assert!(
+        matches!(d.action, Action::RequeueAfter(w) if w >= Duration::from_secs(15)),
+        "{:?}",
+        d.action
+    );
+    assert_eq!(r.cond(READY).1, "BalanceInsufficient");
+}
+
+#[test]
+fn a_half_charged_big_deal_shows_the_money_moved_and_is_never_paid_again() {
+    let mut r = Run::new(DealPaymentSpec {
+        big_deal_ids: vec!["b1".into()],
+        ..Default::default()
+    });
+    r.step(Event::Observe);
+    r.step(lost());
+    for _ in 0..7 {
+        r.step(looked_up(vec![deal("s1", "b1", 4), deal("s2", "b1", 1)]));
+        assert_eq!(r.cond(PAID).0, "True");
+        r.advance(3600);
+        let d = r.step(Event::Observe);
+        assert!(matches!(d.action, Action::LookUp { .. }), "{:?}", d.action);
+    }
+    assert_eq!(r.st().attempts, 1);
+    assert_eq!(r.cond(STALLED).1, "PartlyPaid");
+    // If the rest gets paid after all, it settles.
+    r.step(looked_up(vec![deal("s1", "b1", 4), deal("s2", "b1", 4)]));
     assert!(is_true(&r.st().conditions, READY));
 }

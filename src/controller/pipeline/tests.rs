@@ -115,6 +115,7 @@ fn paid(ids: &[&str]) -> Event {
             kind: crate::api::IdKind::Order,
             ids: vec![],
             generation: 1,
+            quoted_cents: None,
         },
         result: Ok(PayDealsResponse {
             order_ids: ids.iter().map(|s| s.to_string()).collect(),
@@ -274,6 +275,7 @@ fn a_late_answer_never_downgrades_what_another_replica_established() {
             state: OrderState::Paid,
             tencent_status: Some(4),
             request_id: Some("rid-other".into()),
+            cost_cents: None,
         }];
     });
     let next = block_on(reconcile(&w, &spec(&["o1"]))).unwrap();
