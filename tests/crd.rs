@@ -59,7 +59,43 @@ fn structural_schema_enforces_one_of_and_bounds() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(cols, ["Ready", "Reason", "Orders", "Resources", "Age"]);
+    assert_eq!(
+        cols,
+        [
+            "Ready",
+            "Reason",
+            "Paid",
+            "Orders",
+            "BigDeals",
+            "Cost",
+            "Resources",
+            "Age",
+            "Message"
+        ]
+    );
+    // Orders come from the spec (readable before payment); Resources and Message only with -o wide.
+    let col = |name: &str| {
+        crd["spec"]["versions"][0]["additionalPrinterColumns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(col("Orders")["jsonPath"], ".spec.orderIds");
+    assert_eq!(col("Message")["priority"], 1);
+    assert_eq!(col("Resources")["priority"], 1);
+    // kstatus: a DealPayment the operator has not written yet reads InProgress, not Current.
+    assert_eq!(
+        root_schema()["properties"]["status"]["default"],
+        json!({"observedGeneration": 0})
+    );
+    // kubectl explain documents every condition field.
+    let cond = &root_schema()["properties"]["status"]["properties"]["conditions"]["items"];
+    for (name, prop) in cond["properties"].as_object().unwrap() {
+        assert!(prop["description"].is_string(), "conditions.{name}");
+    }
     assert_eq!(
         crd["spec"]["versions"][0]["subresources"]["status"],
         json!({})

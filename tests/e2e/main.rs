@@ -2,6 +2,7 @@
 //! with the identity and RBAC of the Helm chart's ServiceAccount.
 
 mod failover;
+mod gitops;
 #[allow(dead_code)] // some helpers serve only tests/chaos.rs, which includes this file too
 mod harness;
 
