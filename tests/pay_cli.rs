@@ -80,11 +80,21 @@ fn invalid_manifest_exits_2_naming_the_field() {
     let out = dealpay(&["pay", "--sandbox", "-f", f.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
+    // Checked against the CRD schema before deserialising, in the API server's words.
     assert!(
-        err.contains("bad: spec: set exactly one of spec.orderIds and spec.bigDealIds"),
+        err.contains("DealPayment.billing.dealpay.dev \"bad\" is invalid: "),
         "{err}"
     );
-    assert!(err.contains("spec.voucherIds: at most 1"), "{err}");
+    assert!(
+        err.contains(
+            "spec: Invalid value: \"object\": set exactly one of spec.orderIds and spec.bigDealIds"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("spec.voucherIds: Too many: 2: must have at most 1 items"),
+        "{err}"
+    );
     let out = dealpay(&["pay", "--sandbox", "-f", "Cargo.toml"]);
     assert_eq!(out.status.code(), Some(2));
 }
