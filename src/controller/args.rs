@@ -56,10 +56,18 @@ pub struct RunArgs {
     pub needs_human_backoff_max: f64,
     /// First delay, in seconds, before a new PayDeals attempt after an unknown outcome proved the orders
     /// unpaid; it doubles per consecutive unknown outcome.
-    #[arg(long, env = "DEALPAY_UNKNOWN_OUTCOME_BACKOFF_BASE", default_value_t = 5.0)]
+    #[arg(
+        long,
+        env = "DEALPAY_UNKNOWN_OUTCOME_BACKOFF_BASE",
+        default_value_t = 5.0
+    )]
     pub unknown_outcome_backoff_base: f64,
     /// Largest delay, in seconds, between attempts after unknown outcomes.
-    #[arg(long, env = "DEALPAY_UNKNOWN_OUTCOME_BACKOFF_MAX", default_value_t = 600.0)]
+    #[arg(
+        long,
+        env = "DEALPAY_UNKNOWN_OUTCOME_BACKOFF_MAX",
+        default_value_t = 600.0
+    )]
     pub unknown_outcome_backoff_max: f64,
     /// Consecutive unknown outcomes after which a DealPayment is Stalled (it keeps retrying slowly).
     #[arg(long, env = "DEALPAY_MAX_UNKNOWN_OUTCOMES", default_value_t = 5)]

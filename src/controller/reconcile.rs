@@ -209,12 +209,7 @@ async fn reconcile_inner(dp: &DealPayment, ctx: &Context) -> Result<KubeAction, 
     }
     let spec = guard.spec(&dp.spec);
     let (credentials, creds) = resolve(&ctx.kube, &ctx.defaults, dp).await;
-    let store = KubeStore {
-        api,
-        name,
-        dp,
-        ctx,
-    };
+    let store = KubeStore { api, name, dp, ctx };
     let caller = TencentCaller {
         ctx,
         creds: creds.as_ref(),

@@ -32,6 +32,9 @@ pub(super) struct Ctx<'a> {
     pub credentials: CredentialsState,
     pub policy: &'a Policy,
     pub notes: Vec<Note>,
+    /// True when deciding on an observation (no answer in hand): only then is an attempt recorded in
+    /// flight known to be orphaned; while folding an answer it may be another replica's live call.
+    pub observed: bool,
 }
 
 fn push_unique(list: &mut Vec<String>, items: impl IntoIterator<Item = String>) {
@@ -79,6 +82,7 @@ impl<'a> Ctx<'a> {
             credentials: input.credentials.clone(),
             policy,
             notes: Vec::new(),
+            observed: matches!(input.event, Event::Observe),
         }
     }
 
@@ -309,12 +313,17 @@ impl<'a> Ctx<'a> {
             ErrorClass::Terminal => e.code() != INVALID_DEAL,
             _ => false,
         };
-        let pending = self.st.pending_lookup.as_ref().is_some_and(|p| {
+        // The lookup may still be pending, or may have run already and found the ids unpaid.
+        let looked_up_or_pending = self.st.pending_lookup.as_ref().is_none_or(|p| {
             p.reason == LookupReason::OutcomeUnknown
                 && attempt.ids.iter().all(|id| p.ids.contains(id))
-                && attempt.ids.iter().all(|id| self.record_of(id).is_none())
         });
-        refused && pending && self.st.in_flight.is_none()
+        let unpaid = attempt.ids.iter().all(|id| self.record_of(id).is_none());
+        refused
+            && looked_up_or_pending
+            && unpaid
+            && self.st.unknown_outcomes > 0
+            && self.st.in_flight.is_none()
     }
 
     /// Records ids PayDeals listed as paid: charged, delivery to be confirmed by a lookup.

@@ -104,6 +104,9 @@ fn credentials_problem(ctx: &Ctx<'_>) -> Option<(String, String)> {
 
 /// An attempt recorded without an outcome: the process died or the answer was lost.
 fn recover_in_flight(ctx: &mut Ctx<'_>) {
+    if !ctx.observed {
+        return;
+    }
     if let Some(a) = ctx.st.in_flight.take() {
         ctx.note(
             NoteType::Warning,
@@ -595,6 +598,19 @@ fn combine(blocked: Gate, delivery: Gate) -> Gate {
 /// Picks the action; gates run in order, the first that holds wins.
 fn choose(ctx: &mut Ctx<'_>) -> Gate {
     recover_in_flight(ctx);
+    if let Some(a) = &ctx.st.in_flight {
+        // Another replica's call, met while folding an answer: leave it to that replica (or, if it
+        // died, to the next observation).
+        let s = Summary::new(
+            "Paying",
+            format!(
+                "PayDeals call in flight for {} (attempt {})",
+                a.ids.join(", "),
+                a.id
+            ),
+        );
+        return (Action::RequeueAfter(Duration::from_secs(1)), s);
+    }
     if let Some(g) = unknown_gate(ctx).or_else(|| spec_gate(ctx)) {
         return g;
     }

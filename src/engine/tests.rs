@@ -1205,3 +1205,28 @@ fn a_half_charged_big_deal_shows_the_money_moved_and_is_never_paid_again() {
     r.step(looked_up(vec![deal("s1", "b1", 4), deal("s2", "b1", 4)]));
     assert!(is_true(&r.st().conditions, READY));
 }
+
+#[test]
+fn a_late_refusal_after_the_lookup_still_sets_its_backoff() {
+    let mut r = Run::new(spec(&["o1"]));
+    r.step(Event::Observe);
+    let attempt = r.st().in_flight.clone().unwrap();
+    r.advance(1);
+    r.step(Event::Observe);
+    r.step(looked_up(vec![deal("o1", "", 1)]));
+    assert_eq!(r.st().unknown_outcomes, 1);
+    let d = r.step(Event::Paid {
+        attempt,
+        result: Err(CallError::Api(ApiError {
+            code: "FailedOperation.BalanceInsufficient".into(),
+            message: "no money".into(),
+            request_id: "r".into(),
+        })),
+    });
+    assert_eq!(r.st().unknown_outcomes, 0);
+    assert!(
+        matches!(d.action, Action::RequeueAfter(w) if w >= Duration::from_secs(15)),
+        "{:?}",
+        d.action
+    );
+}

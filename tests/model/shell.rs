@@ -230,13 +230,20 @@ impl Model {
                     _ => (true, Duration::ZERO),
                 },
             };
+            // A replica that already decided its PayDeals (write-ahead stored, not yet sent) decided
+            // without this answer: the backoff it asks for binds the attempts decided after it.
+            let decided_before = s.reps.iter().enumerate().any(|(i, rep)| {
+                i != r && matches!(rep.pc, Pc::PayWritten { .. } | Pc::Paused { .. })
+            });
             let g = &mut tx.s.ghost;
             if known {
                 g.unknown[k] = false;
                 g.run[k] = 0;
             }
             let gap = gap.as_millis() as u64;
-            g.gap[k] = g.gap[k].max(gap);
+            if !decided_before {
+                g.gap[k] = g.gap[k].max(gap);
+            }
         }
         tx.s.reps[r].pc = Pc::Idle;
         self.fold(&mut tx, r, lag, st, Ev::Paid { att, res });
