@@ -48,6 +48,12 @@ pub enum Command {
     Pay(crate::pay::PayArgs),
 }
 
+/// Parses an amount flag such as `1200.00` into cents.
+pub fn amount_cents(s: &str) -> Result<i64, String> {
+    crate::engine::money::parse_cents(s)
+        .ok_or_else(|| format!("{s:?} is not an amount like 1200.00 (at most two decimals)"))
+}
+
 /// How to reach the Tencent Billing API (shared by `run` and `pay`).
 #[derive(Debug, Clone, Args)]
 pub struct ApiArgs {

@@ -16,7 +16,7 @@ use crate::cli::ApiArgs;
 use crate::controller::error::Error as ShellError;
 use crate::controller::pipeline::{self, Caller, Next, Start, StatusStore};
 use crate::driver::perform;
-use crate::engine::conditions::{READY, STALLED, is_true};
+use crate::engine::conditions::{PAYABLE, READY, STALLED, is_true};
 use crate::engine::{Action, CredentialsState, Event, Note, Policy, verify_first};
 use crate::sandbox::{DEMO_SECRET_ID, DEMO_SECRET_KEY, Sandbox, SandboxConfig};
 use crate::tencent::{Client, Credentials};
@@ -50,6 +50,13 @@ pub struct PayArgs {
     /// file continues from it, looking every order up before paying anything.
     #[arg(long, env = "DEALPAY_STATE_FILE", value_name = "FILE")]
     pub state_file: Option<PathBuf>,
+    /// Price and check every payment without paying: the same step a DealPayment with spec.dryRun takes
+    /// (orders exist, are unpaid, priced, within the caps). Exit 0 when every one is Payable.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Most one DealPayment may cost (e.g. "1200.00"); a manifest's spec.maxTotalCost applies too.
+    #[arg(long, env = "DEALPAY_MAX_TOTAL_COST", value_parser = crate::cli::amount_cents)]
+    pub max_total_cost: Option<i64>,
     /// Continue from the `status` in the input manifests (e.g. an earlier run's output), looking every
     /// order up before paying anything. Without it an input status is ignored.
     #[arg(long)]
@@ -511,6 +518,7 @@ pub async fn run(args: PayArgs) -> i32 {
     };
     let now = jiff::Timestamp::now();
     for dp in &mut manifests {
+        dp.spec.dry_run |= args.dry_run;
         // A status from elsewhere (another endpoint, an old run) is a claim, not a fact: verified first.
         let input = dp.status.take().filter(|_| args.resume);
         if let Some(st) = file.get(dp).or(input) {
@@ -518,7 +526,10 @@ pub async fn run(args: PayArgs) -> i32 {
         }
     }
     let deadline = Instant::now() + Duration::from_secs_f64(args.timeout.max(0.0));
-    let policy = Policy::default();
+    let policy = Policy {
+        max_total_cents: args.max_total_cost,
+        ..Policy::default()
+    };
     let outcomes = futures::future::join_all(manifests.iter_mut().map(|dp| {
         let creds = keyring.for_payment(dp);
         let (client, policy, file) = (&client, &policy, &file);
@@ -539,6 +550,18 @@ pub async fn run(args: PayArgs) -> i32 {
             .map(|c| format!("{}: {}", c.reason, c.message))
             .unwrap_or_default();
         eprintln!("{}: {:?} {reason}", dp.name_any(), o);
+    }
+    if args.dry_run && !outcomes.contains(&Outcome::TimedOut) {
+        let payable = |dp: &DealPayment| {
+            dp.status
+                .as_ref()
+                .is_some_and(|s| is_true(&s.conditions, PAYABLE))
+        };
+        return if manifests.iter().all(payable) {
+            EXIT_READY
+        } else {
+            EXIT_STALLED
+        };
     }
     if outcomes.contains(&Outcome::TimedOut) {
         EXIT_TIMEOUT

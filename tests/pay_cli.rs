@@ -157,3 +157,57 @@ fn timeout_exits_4() {
     assert!(!all.contains("very-secret-key-value"));
     assert!(all.contains("Transport.NotSent"), "{all}");
 }
+
+#[test]
+fn dry_run_prices_without_paying_and_a_cap_refuses() {
+    let out = dealpay(&[
+        "pay",
+        "--sandbox",
+        "--dry-run",
+        "-f",
+        "examples/dealpayment.yaml",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = docs(&out);
+    let st = &d[0]["status"];
+    assert_eq!(st["attempts"], 0, "nothing paid");
+    let payable = st["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Payable")
+        .unwrap();
+    assert_eq!(payable["status"], "True");
+    assert!(
+        payable["message"].as_str().unwrap().contains("46.00"),
+        "{payable}"
+    );
+    let out = dealpay(&[
+        "pay",
+        "--sandbox",
+        "--max-total-cost",
+        "45.99",
+        "-f",
+        "examples/dealpayment.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(ready(&docs(&out)[0]), ("False".into(), "OverBudget".into()));
+    let out = dealpay(&[
+        "pay",
+        "--sandbox",
+        "--max-total-cost",
+        "1.234",
+        "-f",
+        "examples/dealpayment.yaml",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an amount with three decimals is refused"
+    );
+}

@@ -69,6 +69,13 @@ pub struct RunArgs {
         default_value_t = 600.0
     )]
     pub unknown_outcome_backoff_max: f64,
+    /// Most one DealPayment may cost (e.g. "1200.00", the account's currency); none by default. A
+    /// DealPayment's own spec.maxTotalCost applies too: the stricter wins.
+    #[arg(long, env = "DEALPAY_MAX_TOTAL_COST", value_parser = crate::cli::amount_cents)]
+    pub max_total_cost: Option<i64>,
+    /// Seconds a pricing (DescribeDealsByCond's RealTotalCost) stays valid for a capped payment.
+    #[arg(long, env = "DEALPAY_QUOTE_MAX_AGE", default_value_t = 60.0)]
+    pub quote_max_age: f64,
     /// Consecutive unknown outcomes after which a DealPayment is Stalled (it keeps retrying slowly).
     #[arg(long, env = "DEALPAY_MAX_UNKNOWN_OUTCOMES", default_value_t = 5)]
     pub max_unknown_outcomes: u32,
@@ -89,6 +96,8 @@ impl RunArgs {
                 self.unknown_outcome_backoff_max,
             ),
             max_unknown_outcomes: self.max_unknown_outcomes.max(1),
+            max_total_cents: self.max_total_cost,
+            quote_max_age: secs(self.quote_max_age),
             ..crate::engine::Policy::default()
         }
     }

@@ -52,6 +52,13 @@ pub struct ReasonLabels {
     pub reason: String,
 }
 
+/// Labels of a per-namespace metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NamespaceLabels {
+    /// Namespace of the DealPayments.
+    pub namespace: String,
+}
+
 /// Labels of a per-object gauge (only objects with a non-zero value appear).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ObjectLabels {
@@ -75,6 +82,9 @@ pub struct Metrics {
     pub limiter_wait: Family<ActionLabels, Histogram>,
     /// DealPayments by Ready status and reason.
     pub by_reason: Family<ReasonLabels, Gauge>,
+    /// What the DealPayments of a namespace have cost, in cents, summed from their status.totalCost
+    /// (derived from status, so it survives restarts).
+    pub spent: Family<NamespaceLabels, Gauge>,
     /// Consecutive PayDeals calls with an unknown outcome, per DealPayment that has any.
     pub unknown_outcomes: Family<ObjectLabels, Gauge>,
     /// 1 while this replica holds the Lease.
@@ -95,6 +105,12 @@ impl Default for Metrics {
         let by_reason = Family::<ReasonLabels, Gauge>::default();
         let leader = Gauge::default();
         let unknown_outcomes = Family::<ObjectLabels, Gauge>::default();
+        let spent = Family::<NamespaceLabels, Gauge>::default();
+        registry.register(
+            "spent_total",
+            "What the DealPayments of a namespace cost, in the currency's smallest unit (cents), from their status",
+            spent.clone(),
+        );
         registry.register(
             "consecutive_unknown_outcomes",
             "Consecutive PayDeals calls whose outcome was unknown, per DealPayment (absent when 0)",
@@ -134,6 +150,7 @@ impl Default for Metrics {
             limiter_wait,
             by_reason,
             unknown_outcomes,
+            spent,
             leader,
         }
     }

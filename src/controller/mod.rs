@@ -27,7 +27,7 @@ use tokio::sync::watch;
 
 pub use args::RunArgs;
 use credentials::DefaultCredentials;
-use metrics::{Metrics, ObjectLabels, ReasonLabels};
+use metrics::{Metrics, NamespaceLabels, ObjectLabels, ReasonLabels};
 use reconcile::{Context, error_policy, reconcile};
 
 use crate::api::DealPayment;
@@ -76,8 +76,16 @@ fn parse_secret_ref(s: &str) -> Result<(String, String), String> {
 fn refresh_gauges(metrics: &Metrics, stores: &Mutex<Vec<Store<DealPayment>>>) {
     metrics.by_reason.clear();
     metrics.unknown_outcomes.clear();
+    metrics.spent.clear();
     for store in stores.lock().expect("stores lock").iter() {
         for dp in store.state() {
+            let cost = dp.status.as_ref().and_then(|s| s.total_cost.as_deref());
+            if let Some(cents) = cost.and_then(crate::engine::money::parse_cents) {
+                let labels = NamespaceLabels {
+                    namespace: dp.namespace().unwrap_or_default(),
+                };
+                metrics.spent.get_or_create(&labels).inc_by(cents);
+            }
             let unknown = dp.status.as_ref().map_or(0, |s| s.unknown_outcomes);
             if unknown > 0 {
                 let labels = ObjectLabels {

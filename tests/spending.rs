@@ -1,0 +1,149 @@
+//! Spending control against the sandbox over HTTP: caps, dry runs and the recorded total, with the
+//! ledger as the truth of what was charged.
+
+use std::time::Duration;
+
+use dealpay_operator::api::{DealPayment, DealPaymentSpec};
+use dealpay_operator::engine::conditions::{PAYABLE, READY, STALLED, find, is_true};
+use dealpay_operator::engine::{Curve, Policy};
+use dealpay_operator::pay::{Outcome, drive};
+use dealpay_operator::sandbox::{DEMO_SECRET_ID, DEMO_SECRET_KEY, Sandbox, SandboxConfig};
+use dealpay_operator::tencent::{Client, ClientConfig, Credentials};
+use tokio::time::Instant;
+
+const O1: &str = "20261128000000000001"; // 1200 cents
+const O2: &str = "20261128000000000002"; // 3400 cents
+const BIG: &str = "20261128000000000100"; // 2500 + 1500 cents
+
+fn policy(cap: Option<i64>) -> Policy {
+    let c = Curve {
+        base: Duration::from_millis(20),
+        cap: Duration::from_millis(200),
+    };
+    Policy {
+        transient: c,
+        lookup: c,
+        unknown: c,
+        max_total_cents: cap,
+        ..Policy::default()
+    }
+}
+
+async fn run(sb: &Sandbox, dp: &mut DealPayment, cap: Option<i64>) -> Outcome {
+    let client = Client::new(&ClientConfig {
+        endpoint: sb.url(),
+        rate_per_second: 0,
+        ..Default::default()
+    })
+    .unwrap();
+    let creds = Credentials::new(DEMO_SECRET_ID, DEMO_SECRET_KEY, None);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    drive(&client, Ok(&creds), dp, deadline, &policy(cap)).await
+}
+
+fn payment(spec: DealPaymentSpec) -> DealPayment {
+    DealPayment::new("p", spec)
+}
+
+fn orders(ids: &[&str], cap: Option<&str>) -> DealPaymentSpec {
+    DealPaymentSpec {
+        order_ids: ids.iter().map(|s| s.to_string()).collect(),
+        max_total_cost: cap.map(str::to_string),
+        ..Default::default()
+    }
+}
+
+fn reason(dp: &DealPayment, t: &str) -> (String, String, String) {
+    let c = find(&dp.status.as_ref().unwrap().conditions, t).unwrap();
+    (c.status.clone(), c.reason.clone(), c.message.clone())
+}
+
+async fn sandbox() -> Sandbox {
+    Sandbox::start(SandboxConfig {
+        double_charge: true,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn within_the_cap_it_pays_and_records_what_was_charged() {
+    let sb = sandbox().await;
+    let mut dp = payment(orders(&[O1, O2], Some("46.00")));
+    assert_eq!(run(&sb, &mut dp, None).await, Outcome::Ready);
+    let charged: i64 = sb.ledger().iter().map(|c| c.amount).sum();
+    assert_eq!(charged, 4600);
+    assert_eq!(
+        dp.status.as_ref().unwrap().total_cost.as_deref(),
+        Some("46.00")
+    );
+    assert_eq!(reason(&dp, PAYABLE).0, "True");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn above_any_cap_nothing_is_paid() {
+    let sb = sandbox().await;
+    // The spec's cap.
+    let mut dp = payment(orders(&[O1, O2], Some("45.99")));
+    assert_eq!(run(&sb, &mut dp, None).await, Outcome::Stalled);
+    let (s, r, msg) = reason(&dp, STALLED);
+    assert_eq!((s.as_str(), r.as_str()), ("True", "OverBudget"));
+    assert!(msg.contains("46.00") && msg.contains("45.99"), "{msg}");
+    // The operator's cap, stricter than the spec's.
+    let mut dp = payment(orders(&[O1, O2], Some("1000")));
+    assert_eq!(run(&sb, &mut dp, Some(4599)).await, Outcome::Stalled);
+    assert_eq!(reason(&dp, READY).1, "OverBudget");
+    // A big deal is priced by its sub-orders together (4000 cents).
+    let mut dp = payment(DealPaymentSpec {
+        big_deal_ids: vec![BIG.into()],
+        max_total_cost: Some("39.99".into()),
+        ..Default::default()
+    });
+    assert_eq!(run(&sb, &mut dp, None).await, Outcome::Stalled);
+    assert!(
+        reason(&dp, READY).2.contains("40.00"),
+        "{:?}",
+        reason(&dp, READY)
+    );
+    assert!(sb.ledger().is_empty(), "nothing above the cap is paid");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unknown_order_is_never_paid_blind_under_a_cap() {
+    let sb = sandbox().await;
+    let mut dp = payment(orders(&[O1, "20269999000000000001"], Some("100")));
+    assert_eq!(run(&sb, &mut dp, None).await, Outcome::Stalled);
+    let (_, r, msg) = reason(&dp, READY);
+    assert_eq!(r, "NotPayable");
+    assert!(msg.contains("20269999000000000001: not found"), "{msg}");
+    assert!(sb.ledger().is_empty());
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_dry_run_proves_payability_then_the_real_run_pays_the_price_charged() {
+    let sb = sandbox().await;
+    let mut dp = payment(DealPaymentSpec {
+        dry_run: true,
+        ..orders(&[O1], Some("20"))
+    });
+    assert_eq!(run(&sb, &mut dp, None).await, Outcome::Stalled);
+    assert!(is_true(&dp.status.as_ref().unwrap().conditions, PAYABLE));
+    assert_eq!(reason(&dp, READY).1, "DryRun");
+    assert!(reason(&dp, PAYABLE).2.contains("12.00"));
+    assert!(sb.ledger().is_empty());
+    // The price changes between the check and the payment (within the quote's 60 s): the recorded
+    // total is what was charged, not what was quoted.
+    sb.update_world(|w| w.orders.get_mut(O1).unwrap().price = 1300);
+    dp.spec.dry_run = false;
+    dp.metadata.generation = Some(2);
+    assert_eq!(run(&sb, &mut dp, None).await, Outcome::Ready);
+    let st = dp.status.as_ref().unwrap();
+    assert_eq!(sb.ledger()[0].amount, 1300);
+    assert_eq!(st.total_cost.as_deref(), Some("13.00"));
+    assert_eq!(sb.stats().duplicate_charges, 0);
+    sb.shutdown().await;
+}
