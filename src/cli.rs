@@ -72,9 +72,12 @@ pub struct ApiArgs {
     /// Whole-request timeout in seconds.
     #[arg(long, env = "DEALPAY_REQUEST_TIMEOUT", default_value_t = 30.0)]
     pub request_timeout: f64,
-    /// Tencent API requests per second, shared by every payment of this process (0 = unlimited).
+    /// Tencent API requests per second per account and action, evenly spaced (0 = unlimited).
     #[arg(long, env = "DEALPAY_RATE", default_value_t = 20)]
     pub rate: u32,
+    /// Optional ceiling on Tencent API requests per second of the whole process (0 = none).
+    #[arg(long, env = "DEALPAY_GLOBAL_RATE", default_value_t = 0)]
+    pub global_rate: u32,
 }
 
 impl ApiArgs {
@@ -87,6 +90,7 @@ impl ApiArgs {
             connect_timeout: Duration::from_secs_f64(self.connect_timeout.max(0.001)),
             timeout: Duration::from_secs_f64(self.request_timeout.max(0.001)),
             rate_per_second: self.rate,
+            global_rate_per_second: self.global_rate,
             ..ClientConfig::default()
         }
     }

@@ -36,6 +36,25 @@ fn unavailable(code: &str, message: String) -> (CredentialsState, Option<Credent
     )
 }
 
+/// The account a credentials Secret names, if any: key `accountId`, else `uin` (`data` or
+/// `stringData`). Keys of one account then share its rate limit; without it the SecretId is the account.
+pub fn account_of(secret: &Secret) -> Option<String> {
+    ["accountId", "uin"].iter().find_map(|k| {
+        let v = secret
+            .string_data
+            .as_ref()
+            .and_then(|d| d.get(*k).cloned())
+            .or_else(|| {
+                secret
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get(*k))
+                    .and_then(|b| String::from_utf8(b.0.clone()).ok())
+            })?;
+        Some(v.trim().to_string()).filter(|v| !v.is_empty())
+    })
+}
+
 async fn from_secret(
     client: &Client,
     ns: &str,
@@ -47,6 +66,7 @@ async fn from_secret(
     {
         Ok(Some(secret)) => match credentials_from_secret(&secret) {
             Ok(c) => {
+                let c = c.with_account(account_of(&secret));
                 let version = secret.resource_version().unwrap_or_default();
                 (
                     CredentialsState::Available {
@@ -108,4 +128,38 @@ pub async fn resolve(
         },
         creds,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::ByteString;
+
+    use super::*;
+
+    fn secret(data: &[(&str, &str)]) -> Secret {
+        Secret {
+            data: Some(
+                data.iter()
+                    .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                    .collect::<BTreeMap<_, _>>(),
+            ),
+            ..Secret::default()
+        }
+    }
+
+    #[test]
+    fn account_is_named_by_account_id_else_uin() {
+        assert_eq!(account_of(&secret(&[("secretId", "a")])), None);
+        assert_eq!(
+            account_of(&secret(&[("uin", "100000000001")])).as_deref(),
+            Some("100000000001")
+        );
+        assert_eq!(
+            account_of(&secret(&[("uin", "1"), ("accountId", " team-a ")])).as_deref(),
+            Some("team-a")
+        );
+        assert_eq!(account_of(&secret(&[("accountId", "  ")])), None);
+    }
 }

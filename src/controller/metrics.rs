@@ -43,6 +43,26 @@ pub struct ActionLabels {
     pub action: String,
 }
 
+/// Labels of an API call of one Tencent account.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AccountCallLabels {
+    /// The account's label: its configured `accountId`/`uin`, else `key-` + a hash of the SecretId.
+    pub account: String,
+    /// PayDeals or DescribeDealsByCond.
+    pub action: String,
+    /// `success` or the error code.
+    pub outcome: String,
+}
+
+/// Labels of the per-account rate-limiter wait.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AccountActionLabels {
+    /// The account's label (see [`AccountCallLabels::account`]).
+    pub account: String,
+    /// PayDeals or DescribeDealsByCond.
+    pub action: String,
+}
+
 /// Labels of the per-reason gauge.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
@@ -78,8 +98,12 @@ pub struct Metrics {
     pub payments: Family<PaymentLabels, Counter>,
     /// Tencent API call latency.
     pub api_calls: Family<CallLabels, Histogram>,
-    /// Time spent waiting for the global rate limiter.
+    /// Time spent waiting for the rate limiter (per-account lanes and the optional ceiling).
     pub limiter_wait: Family<ActionLabels, Histogram>,
+    /// Tencent API calls per account, action and outcome.
+    pub account_calls: Family<AccountCallLabels, Counter>,
+    /// Time spent waiting for the rate limiter, per account and action.
+    pub account_limiter_wait: Family<AccountActionLabels, Histogram>,
     /// DealPayments by Ready status and reason.
     pub by_reason: Family<ReasonLabels, Gauge>,
     /// What the DealPayments of a namespace have cost, in cents, summed from their status.totalCost
@@ -102,6 +126,11 @@ impl Default for Metrics {
         let limiter_wait = Family::<ActionLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.001, 2.0, 16))
         });
+        let account_calls = Family::<AccountCallLabels, Counter>::default();
+        let account_limiter_wait =
+            Family::<AccountActionLabels, Histogram>::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.001, 2.0, 16))
+            });
         let by_reason = Family::<ReasonLabels, Gauge>::default();
         let leader = Gauge::default();
         let unknown_outcomes = Family::<ObjectLabels, Gauge>::default();
@@ -129,8 +158,18 @@ impl Default for Metrics {
         );
         registry.register(
             "ratelimiter_wait_seconds",
-            "Time waiting for the global Tencent API rate limiter",
+            "Time waiting for the Tencent API rate limiter (per account and action, and the optional process-wide ceiling)",
             limiter_wait.clone(),
+        );
+        registry.register(
+            "account_api_calls",
+            "Tencent API calls per account (configured accountId/uin, else a hash of the SecretId), action and outcome",
+            account_calls.clone(),
+        );
+        registry.register(
+            "account_ratelimiter_wait_seconds",
+            "Time waiting for the rate limiter, per account and action",
+            account_limiter_wait.clone(),
         );
         registry.register(
             "dealpayments",
@@ -148,6 +187,8 @@ impl Default for Metrics {
             payments,
             api_calls,
             limiter_wait,
+            account_calls,
+            account_limiter_wait,
             by_reason,
             unknown_outcomes,
             spent,
@@ -159,6 +200,7 @@ impl Default for Metrics {
 impl CallObserver for Metrics {
     fn observe(
         &self,
+        account: &str,
         action: &'static str,
         outcome: &str,
         latency: Duration,
@@ -172,6 +214,19 @@ impl CallObserver for Metrics {
             .observe(latency.as_secs_f64());
         self.limiter_wait
             .get_or_create(&ActionLabels {
+                action: action.into(),
+            })
+            .observe(limiter_wait.as_secs_f64());
+        self.account_calls
+            .get_or_create(&AccountCallLabels {
+                account: account.into(),
+                action: action.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        self.account_limiter_wait
+            .get_or_create(&AccountActionLabels {
+                account: account.into(),
                 action: action.into(),
             })
             .observe(limiter_wait.as_secs_f64());

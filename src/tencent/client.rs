@@ -1,16 +1,15 @@
 //! The HTTP client of the Billing API: signing, timeouts, body cap, rate limit and error mapping.
 
-use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::credentials::Credentials;
 use super::error::{CallError, ErrorClass};
+use super::limiter::Limiter;
 use super::models::{
     API_VERSION, DESCRIBE_DEALS_BY_COND, DescribeDealsRequest, DescribeDealsResponse, PAY_DEALS,
     PayDealsRequest, PayDealsResponse, parse_response,
@@ -39,8 +38,10 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// Largest response body accepted.
     pub max_body_bytes: usize,
-    /// Requests per second for all calls through this client (0 = unlimited).
+    /// Requests per second per Tencent account and action (0 = unlimited).
     pub rate_per_second: u32,
+    /// Requests per second for all calls of this client together (0 = no ceiling).
+    pub global_rate_per_second: u32,
 }
 
 impl Default for ClientConfig {
@@ -53,6 +54,7 @@ impl Default for ClientConfig {
             timeout: Duration::from_secs(30),
             max_body_bytes: 4 << 20,
             rate_per_second: 20,
+            global_rate_per_second: 0,
         }
     }
 }
@@ -78,9 +80,11 @@ pub enum ConfigError {
 
 /// Receives one record per API call, for metrics.
 pub trait CallObserver: Send + Sync {
-    /// Called after every call with action, outcome label, latency and time spent waiting for the rate limiter.
+    /// Called after every call with the account label ([`Credentials::account_label`]), action,
+    /// outcome label, latency and time spent waiting for the rate limiter.
     fn observe(
         &self,
+        account: &str,
         action: &'static str,
         outcome: &str,
         latency: Duration,
@@ -88,7 +92,7 @@ pub trait CallObserver: Send + Sync {
     );
 }
 
-/// A Billing API client; cheap to clone, share one per process so the rate limit is global.
+/// A Billing API client; cheap to clone, share one per process so the per-account limits hold.
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
@@ -96,7 +100,7 @@ pub struct Client {
     host: String,
     region: Option<String>,
     max_body_bytes: usize,
-    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    limiter: Option<Arc<Limiter>>,
     observer: Option<Arc<dyn CallObserver>>,
 }
 
@@ -215,12 +219,14 @@ impl Client {
         let http = builder
             .build()
             .map_err(|e| ConfigError::Http(e.to_string()))?;
-        let limiter = NonZeroU32::new(cfg.rate_per_second).map(|rate| {
-            // Burst 1 spaces calls evenly, so no one-second window ever sees more than `rate`.
-            Arc::new(RateLimiter::direct(
-                Quota::per_second(rate).allow_burst(NonZeroU32::MIN),
-            ))
-        });
+        // Evenly spaced lanes per account and action (src/tencent/limiter.rs), so no one-second
+        // window of one account ever sees more than `rate`.
+        let limiter = Some(Limiter::new(
+            cfg.rate_per_second,
+            cfg.global_rate_per_second,
+        ))
+        .filter(Limiter::is_active)
+        .map(Arc::new);
         Ok(Self {
             http,
             url,
@@ -288,21 +294,32 @@ impl Client {
         req: &Req,
     ) -> Result<Resp, CallError> {
         let body = serde_json::to_vec(req).map_err(|e| CallError::NotSent(e.to_string()))?;
-        let waited = Instant::now();
-        if let Some(l) = &self.limiter {
-            l.until_ready().await;
-        }
-        let limiter_wait = waited.elapsed();
+        let account = creds.account_key();
+        let limiter_wait = match &self.limiter {
+            Some(l) => l.acquire(account, action).await,
+            None => Duration::ZERO,
+        };
         let started = Instant::now();
         let result = self
             .send(creds, action, region.or(self.region.as_deref()), body)
             .await;
+        if let (Some(l), Err(e)) = (&self.limiter, &result)
+            && e.code().starts_with("RequestLimitExceeded")
+        {
+            l.penalize(account, action);
+        }
         if let Some(o) = &self.observer {
             let outcome = match &result {
                 Ok(_) => "success".to_string(),
                 Err(e) => e.code().to_string(),
             };
-            o.observe(action, &outcome, started.elapsed(), limiter_wait);
+            o.observe(
+                &creds.account_label(),
+                action,
+                &outcome,
+                started.elapsed(),
+                limiter_wait,
+            );
         }
         result
     }

@@ -46,6 +46,9 @@ pub struct Credentials {
     pub secret_key: Secret,
     /// The STS session token, sent as `X-TC-Token`.
     pub token: Option<Secret>,
+    /// The account these keys belong to, when the Secret names it (`accountId` or `uin`): keys of
+    /// one account then share one rate limit. Not secret; never sent to Tencent.
+    pub account: Option<String>,
 }
 
 impl Credentials {
@@ -59,6 +62,33 @@ impl Credentials {
             secret_id: secret_id.into(),
             secret_key: Secret::new(secret_key),
             token: token.filter(|t| !t.is_empty()).map(Secret::new),
+            account: None,
+        }
+    }
+
+    /// The same keys, naming their account (an empty name counts as none).
+    pub fn with_account(mut self, account: Option<String>) -> Self {
+        self.account = account
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty());
+        self
+    }
+
+    /// What the rate limiter keys on: the named account, else the SecretId.
+    pub fn account_key(&self) -> &str {
+        self.account.as_deref().unwrap_or(&self.secret_id)
+    }
+
+    /// The account's label in metrics and logs: the named account as given, else `key-` and the first
+    /// 12 hex digits of the SecretId's SHA-256 (never the SecretId itself).
+    pub fn account_label(&self) -> String {
+        match &self.account {
+            Some(a) => a.clone(),
+            None => {
+                use sha2::Digest as _;
+                let digest = sha2::Sha256::digest(self.secret_id.as_bytes());
+                format!("key-{}", &hex::encode(digest)[..12])
+            }
         }
     }
 
@@ -86,6 +116,7 @@ impl fmt::Debug for Credentials {
             .field("secret_id", &self.masked_id())
             .field("secret_key", &self.secret_key)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("account", &self.account)
             .finish()
     }
 }
@@ -106,6 +137,22 @@ mod tests {
         assert!(!shown.contains("the-token-value"), "{shown}");
         assert!(!shown.contains("AKIDsecretid"), "{shown}");
         assert!(shown.contains("AKID****"));
+    }
+
+    #[test]
+    fn account_key_and_label() {
+        let c = Credentials::new("AKIDsecretid", "k", None);
+        assert_eq!(c.account_key(), "AKIDsecretid");
+        let label = c.account_label();
+        assert!(label.starts_with("key-") && label.len() == 16, "{label}");
+        assert!(!label.contains("AKID"));
+        let named = c.clone().with_account(Some(" 100000000001 ".into()));
+        assert_eq!(named.account_key(), "100000000001");
+        assert_eq!(named.account_label(), "100000000001");
+        let other_key =
+            Credentials::new("AKIDother", "k", None).with_account(Some("100000000001".into()));
+        assert_eq!(other_key.account_key(), named.account_key());
+        assert_eq!(c.clone().with_account(Some(String::new())).account, None);
     }
 
     #[test]

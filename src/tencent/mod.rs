@@ -3,6 +3,7 @@
 pub mod client;
 pub mod credentials;
 pub mod error;
+pub mod limiter;
 pub mod models;
 pub mod sign;
 
