@@ -68,7 +68,11 @@ impl Limiter {
 
     /// Reserves the next slot of the lane `(account, action)` and returns when it is due.
     pub fn reserve(&self, account: &str, action: &'static str) -> Instant {
-        let now = Instant::now();
+        self.reserve_at(account, action, Instant::now())
+    }
+
+    /// [`Self::reserve`] as asked at `now`.
+    pub fn reserve_at(&self, account: &str, action: &'static str, now: Instant) -> Instant {
         let Some(step) = self.interval else {
             return now;
         };
@@ -86,8 +90,8 @@ impl Limiter {
         slot
     }
 
-    fn reserve_global(&self) -> Instant {
-        let now = Instant::now();
+    /// Reserves the next slot of the process-wide ceiling as asked at `now`.
+    pub fn reserve_global_at(&self, now: Instant) -> Instant {
         let Some(step) = self.global_interval else {
             return now;
         };
@@ -101,16 +105,20 @@ impl Limiter {
     pub async fn acquire(&self, account: &str, action: &'static str) -> Duration {
         let asked = Instant::now();
         tokio::time::sleep_until(self.reserve(account, action)).await;
-        tokio::time::sleep_until(self.reserve_global()).await;
+        tokio::time::sleep_until(self.reserve_global_at(Instant::now())).await;
         asked.elapsed()
     }
 
     /// Slows only `(account, action)`: its next free slot moves [`PENALTY`] from now.
     pub fn penalize(&self, account: &str, action: &'static str) {
+        self.penalize_at(account, action, Instant::now());
+    }
+
+    /// [`Self::penalize`] at `now`.
+    pub fn penalize_at(&self, account: &str, action: &'static str, now: Instant) {
         if self.interval.is_none() {
             return;
         }
-        let now = Instant::now();
         let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
         let next = lanes
             .by_key
@@ -131,111 +139,116 @@ impl Limiter {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
+    //! Every test passes its own clock (`now`), so nothing depends on how busy the machine is.
 
     use super::*;
 
     const PAY: &str = "PayDeals";
     const LOOK: &str = "DescribeDealsByCond";
+    const MS: Duration = Duration::from_millis(1);
 
-    #[tokio::test(start_paused = true)]
-    async fn one_lane_is_evenly_spaced() {
+    #[test]
+    fn one_lane_is_evenly_spaced() {
         let l = Limiter::new(20, 0);
-        let slots: Vec<_> = (0..5).map(|_| l.reserve("a", PAY)).collect();
+        let t = Instant::now();
+        let slots: Vec<_> = (0..5).map(|_| l.reserve_at("a", PAY, t)).collect();
+        assert_eq!(slots[0], t);
         for w in slots.windows(2) {
-            assert_eq!(w[1] - w[0], Duration::from_millis(50));
+            assert_eq!(w[1] - w[0], 50 * MS);
         }
+        // After a quiet spell the next call goes at once: no burst is saved up either.
+        let later = t + Duration::from_secs(10);
+        assert_eq!(l.reserve_at("a", PAY, later), later);
+        assert_eq!(l.reserve_at("a", PAY, later), later + 50 * MS);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn accounts_and_actions_do_not_wait_for_each_other() {
+    #[test]
+    fn accounts_and_actions_do_not_wait_for_each_other() {
         let l = Limiter::new(20, 0);
-        let now = Instant::now();
+        let t = Instant::now();
         for _ in 0..100 {
-            l.reserve("busy", PAY);
+            l.reserve_at("busy", PAY, t);
         }
-        assert_eq!(l.reserve("quiet", PAY), now);
-        assert_eq!(l.reserve("busy", LOOK), now);
+        assert_eq!(l.reserve_at("quiet", PAY, t), t);
+        assert_eq!(l.reserve_at("busy", LOOK, t), t);
         assert_eq!(l.lanes(), 3);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn rate_limited_slows_only_that_account() {
+    #[test]
+    fn rate_limited_slows_only_that_account() {
         let l = Limiter::new(20, 0);
-        let now = Instant::now();
-        l.penalize("refused", PAY);
-        assert!(l.reserve("refused", PAY) >= now + PENALTY);
-        assert_eq!(l.reserve("other", PAY), now);
-        assert_eq!(l.reserve("refused", LOOK), now);
+        let t = Instant::now();
+        l.penalize_at("refused", PAY, t);
+        assert!(l.reserve_at("refused", PAY, t) >= t + PENALTY);
+        assert_eq!(l.reserve_at("other", PAY, t), t);
+        assert_eq!(l.reserve_at("refused", LOOK, t), t);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn idle_lanes_are_dropped() {
+    #[test]
+    fn idle_lanes_are_dropped() {
         let l = Limiter::new(20, 0);
-        l.reserve("a", PAY);
-        l.reserve("b", PAY);
+        let t = Instant::now();
+        l.reserve_at("a", PAY, t);
+        l.reserve_at("b", PAY, t);
         assert_eq!(l.lanes(), 2);
-        tokio::time::advance(IDLE * 2).await;
-        l.reserve("c", PAY);
+        l.reserve_at("c", PAY, t + IDLE * 2);
         assert_eq!(l.lanes(), 1);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn global_ceiling_spaces_all_accounts() {
-        let l = Arc::new(Limiter::new(20, 10));
-        let order = Arc::new(Mutex::new(Vec::new()));
-        let mut tasks = Vec::new();
-        for acct in ["a", "b"] {
-            for _ in 0..3 {
-                let (l, order) = (l.clone(), order.clone());
-                tasks.push(tokio::spawn(async move {
-                    l.acquire(acct, PAY).await;
-                    order.lock().unwrap().push(Instant::now());
-                }));
-            }
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
-        let mut times = order.lock().unwrap().clone();
-        times.sort();
-        for w in times.windows(2) {
-            assert!(w[1] - w[0] >= Duration::from_millis(100), "{times:?}");
-        }
+    #[test]
+    fn global_ceiling_spaces_all_accounts() {
+        let l = Limiter::new(20, 10);
+        let t = Instant::now();
+        // Account slots come due at t for both accounts; the ceiling then spaces them 100 ms apart.
+        let a = l.reserve_global_at(l.reserve_at("a", PAY, t));
+        let b = l.reserve_global_at(l.reserve_at("b", PAY, t));
+        assert_eq!(b - a, 100 * MS);
+        assert_eq!(Limiter::new(0, 0).reserve_global_at(t), t);
     }
 
-    /// A DealPayment looking up many ids one by one cannot starve a first attempt of the same account.
-    #[tokio::test(start_paused = true)]
-    async fn many_calls_of_one_object_interleave_with_others() {
-        let l = Arc::new(Limiter::new(20, 0));
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let mut tasks = Vec::new();
-        // "heavy" makes 10 sequential calls; five other objects each make one call, asking a little later.
-        {
-            let (l, log) = (l.clone(), log.clone());
-            tasks.push(tokio::spawn(async move {
-                for i in 0..10 {
-                    l.acquire("acct", PAY).await;
-                    log.lock().unwrap().push(format!("heavy{i}"));
+    #[test]
+    fn unlimited_never_waits() {
+        let l = Limiter::new(0, 0);
+        assert!(!l.is_active());
+        let t = Instant::now();
+        assert_eq!(l.reserve_at("a", PAY, t), t);
+        assert_eq!(l.reserve_at("a", PAY, t), t);
+    }
+
+    /// A DealPayment looking up many ids one by one cannot starve first attempts of the same account:
+    /// it asks for its next slot only when its previous call went out, so it joins the queue behind
+    /// everyone who asked meanwhile (FIFO).
+    #[test]
+    fn many_calls_of_one_object_interleave_with_others() {
+        let l = Limiter::new(20, 0);
+        let t = Instant::now();
+        let mut out: Vec<(Instant, String)> = Vec::new();
+        // heavy: 10 sequential calls, each asked when the previous one went out.
+        let mut asked = t;
+        let mut heavy = Vec::new();
+        let others: Vec<Instant> = (0..5).map(|k| t + MS + k * MS).collect();
+        let mut others_left = others.iter().enumerate().peekable();
+        for i in 0..10 {
+            // Everyone who asked before heavy's next ask reserves first.
+            while let Some((k, at)) = others_left.peek().copied() {
+                if *at > asked {
+                    break;
                 }
-            }));
+                out.push((l.reserve_at("acct", PAY, *at), format!("other{k}")));
+                others_left.next();
+            }
+            let slot = l.reserve_at("acct", PAY, asked);
+            heavy.push(slot);
+            out.push((slot, format!("heavy{i}")));
+            asked = slot;
         }
-        for k in 0..5 {
-            let (l, log) = (l.clone(), log.clone());
-            tasks.push(tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-                l.acquire("acct", PAY).await;
-                log.lock().unwrap().push(format!("other{k}"));
-            }));
+        out.sort();
+        let names: Vec<&str> = out.iter().map(|(_, n)| n.as_str()).collect();
+        let last_other = names.iter().rposition(|n| n.starts_with("other")).unwrap();
+        assert!(last_other <= 6, "{names:?}");
+        assert_eq!(names.len(), 15);
+        for w in out.windows(2) {
+            assert_eq!(w[1].0 - w[0].0, 50 * MS, "{names:?}");
         }
-        for t in tasks {
-            t.await.unwrap();
-        }
-        let log = log.lock().unwrap().clone();
-        let last_other = log.iter().rposition(|s| s.starts_with("other")).unwrap();
-        // All five others go out within the first seven calls: heavy gets at most one more slot
-        // between two of them (FIFO), never its whole queue first.
-        assert!(last_other <= 6, "{log:?}");
-        assert_eq!(log.len(), 15);
     }
 }
