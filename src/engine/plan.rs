@@ -117,6 +117,17 @@ fn recover_in_flight(ctx: &mut Ctx<'_>) {
     }
 }
 
+/// A lookup is due but there is nothing to call with: stalled until the credentials come back.
+fn no_credentials(ctx: &Ctx<'_>, why: &str) -> Option<Gate> {
+    let (code, message) = credentials_problem(ctx)?;
+    let s = Summary::new(
+        code,
+        format!("{why}, but credentials are unavailable: {message}"),
+    );
+    let recheck = Some(ctx.policy.credentials_recheck);
+    Some((Action::AwaitChange { recheck }, s.stalled()))
+}
+
 fn unknown_outcomes_exhausted(ctx: &Ctx<'_>) -> bool {
     ctx.st.unknown_outcomes >= ctx.policy.max_unknown_outcomes
 }
@@ -150,13 +161,8 @@ fn unknown_gate(ctx: &Ctx<'_>) -> Option<Gate> {
         ids.join(", "),
         p.reason.as_str(),
     );
-    if let Some((code, message)) = credentials_problem(ctx) {
-        let s = Summary::new(
-            code,
-            format!("{why}, but credentials are unavailable: {message}"),
-        );
-        let recheck = Some(ctx.policy.credentials_recheck);
-        return Some((Action::AwaitChange { recheck }, s.stalled()));
+    if let Some(g) = no_credentials(ctx, &why) {
+        return Some(g);
     }
     // Stalled or not is decided before the timer, so the condition does not flap at each lookup.
     let stalled = p.tries >= ctx.policy.max_lookups || unknown_outcomes_exhausted(ctx);
@@ -188,13 +194,8 @@ fn pricing_gate(ctx: &Ctx<'_>, p: &PendingLookup, ids: &[&str]) -> Gate {
         "pricing {} with DescribeDealsByCond before paying",
         ids.join(", ")
     );
-    if let Some((code, message)) = credentials_problem(ctx) {
-        let s = Summary::new(
-            code,
-            format!("{why}, but credentials are unavailable: {message}"),
-        );
-        let recheck = Some(ctx.policy.credentials_recheck);
-        return (Action::AwaitChange { recheck }, s.stalled());
+    if let Some(g) = no_credentials(ctx, &why) {
+        return g;
     }
     match left_until(ctx, p.next_at.as_deref()) {
         None => (lookup_action(ctx, p), Summary::new("Pricing", why)),
@@ -549,13 +550,8 @@ fn delivery_gate(ctx: &mut Ctx<'_>, kind: IdKind, delivering: Vec<String>) -> Ga
         })
         .collect();
     let why = format!("paid; waiting for delivery ({})", seen.join(", "));
-    if let Some((code, message)) = credentials_problem(ctx) {
-        let s = Summary::new(
-            code,
-            format!("{why}, but credentials are unavailable: {message}"),
-        );
-        let recheck = Some(ctx.policy.credentials_recheck);
-        return (Action::AwaitChange { recheck }, s.stalled());
+    if let Some(g) = no_credentials(ctx, &why) {
+        return g;
     }
     let exhausted = p.tries >= ctx.policy.max_lookups;
     let missing = !p.not_found.is_empty() && exhausted;
