@@ -7,13 +7,19 @@
 #
 # The binary is linked statically against glibc (crt-static on the gnu target); TLS is rustls with
 # ring, and the public CA roots are compiled in (webpki-roots), so the image needs no libc, no
-# OpenSSL and no CA bundle. scripts/packaging-check reproduces the build command below on the host
-# and runs the binary in an empty chroot, as it would run here.
+# OpenSSL and no CA bundle. --no-default-features leaves out the `sandbox` feature: the image's
+# binary has no simulator (no `dealpay sandbox`, no `pay --sandbox`, no rcgen or TLS server code).
+# scripts/packaging-check reproduces the build command below on the host and runs the binary in an
+# empty chroot, as it would run here.
 
 ARG RUST_IMAGE=rust:1.95-bookworm
 
 FROM ${RUST_IMAGE} AS builder
 ARG TARGET=x86_64-unknown-linux-gnu
+# Set by BuildKit/buildx per platform (`--platform linux/amd64,linux/arm64`, as the release workflow
+# builds): arm64 builds the aarch64 target in the arm64 builder image (emulated); unset or amd64 keeps
+# TARGET. A native cross build through $BUILDPLATFORM is future work (issue 13).
+ARG TARGETARCH
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /src
 # crt-static: glibc linked in. getrandom_backend: the getrandom crates (0.3+) find getrandom(2)
@@ -36,7 +42,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
     && cargo fetch --locked \
-    && cargo build --release --locked --target "${TARGET}" \
+    && if [ "${TARGETARCH:-}" = arm64 ]; then TARGET=aarch64-unknown-linux-gnu; fi \
+    && cargo build --release --locked --no-default-features --target "${TARGET}" \
     && rm -rf src
 
 COPY src ./src
@@ -46,7 +53,8 @@ COPY src ./src
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
     touch src/main.rs src/lib.rs \
-    && cargo build --release --locked --target "${TARGET}" \
+    && if [ "${TARGETARCH:-}" = arm64 ]; then TARGET=aarch64-unknown-linux-gnu; fi \
+    && cargo build --release --locked --no-default-features --target "${TARGET}" \
     && install -D -m 0755 "target/${TARGET}/release/dealpay" /out/dealpay \
     && ! readelf -d /out/dealpay | grep -q '(NEEDED)' \
     && /out/dealpay --version

@@ -11,8 +11,9 @@ use crate::tencent::ClientConfig;
 #[derive(Debug, Parser)]
 #[command(name = "dealpay", version, about)]
 pub struct Cli {
-    /// Log filter (tracing EnvFilter syntax, e.g. `info` or `dealpay_operator=debug`).
-    #[arg(long, env = "DEALPAY_LOG", default_value = "info", global = true)]
+    /// Log filter (tracing EnvFilter syntax, e.g. `info` or `dealpay_operator=debug`); an invalid one is
+    /// an error (exit 2).
+    #[arg(long, env = "DEALPAY_LOG", default_value = "info", global = true, value_parser = log_filter)]
     pub log_level: String,
     /// Log format.
     #[arg(long, env = "DEALPAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -42,7 +43,8 @@ pub enum Command {
         #[arg(long)]
         json_schema: bool,
     },
-    /// Serve a local simulator of the Tencent Billing API.
+    /// Serve a local simulator of the Tencent Billing API (not in the image's binary: `sandbox` feature).
+    #[cfg(feature = "sandbox")]
     Sandbox(crate::sandbox::SandboxArgs),
     /// Pay the DealPayment manifests in a file once, without a cluster.
     Pay(crate::pay::PayArgs),
@@ -57,7 +59,8 @@ pub fn amount_cents(s: &str) -> Result<i64, String> {
 /// How to reach the Tencent Billing API (shared by `run` and `pay`).
 #[derive(Debug, Clone, Args)]
 pub struct ApiArgs {
-    /// Billing API endpoint URL (`https://billing.tencentcloudapi.com` for the domestic site, the sandbox's URL for tests).
+    /// Billing API endpoint URL: the international site by default; `https://billing.tencentcloudapi.com`
+    /// for an account of the domestic (China) site; the sandbox's URL for tests.
     #[arg(long, env = "DEALPAY_ENDPOINT", default_value = crate::tencent::client::DEFAULT_ENDPOINT)]
     pub endpoint: String,
     /// Default X-TC-Region (PayDeals needs none; a DealPayment's `region` overrides it).
@@ -96,12 +99,27 @@ impl ApiArgs {
     }
 }
 
-/// Sets up tracing as the flags ask.
+/// Checks a `--log-level` filter: clap refuses an invalid one (exit 2) instead of logging at `info`.
+pub fn log_filter(s: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::builder()
+        .parse(s)
+        .map(|_| s.to_string())
+        .map_err(|e| {
+            format!("{s:?} is not a log filter like `info` or `dealpay_operator=debug,warn`: {e}")
+        })
+}
+
+/// Sets up tracing as the flags ask. Text logs are coloured only when stderr is a terminal (not in
+/// CI logs, `2>file` or a pod's log); `NO_COLOR` turns colour off there too.
 pub fn init_logging(level: &str, format: LogFormat) {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
@@ -122,6 +140,7 @@ pub async fn run(cli: Cli) -> i32 {
             }
             0
         }
+        #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => crate::sandbox::run(args).await,
         Command::Pay(args) => crate::pay::run(args).await,
     }

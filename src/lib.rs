@@ -6,5 +6,6 @@ pub mod controller;
 pub mod driver;
 pub mod engine;
 pub mod pay;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod tencent;

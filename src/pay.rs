@@ -18,6 +18,7 @@ use crate::controller::pipeline::{self, Caller, Next, Start, StatusStore};
 use crate::driver::perform;
 use crate::engine::conditions::{PAYABLE, READY, STALLED, is_true};
 use crate::engine::{Action, CredentialsState, Event, Note, Policy, verify_first};
+#[cfg(feature = "sandbox")]
 use crate::sandbox::{DEMO_SECRET_ID, DEMO_SECRET_KEY, Sandbox, SandboxConfig};
 use crate::tencent::{Client, Credentials};
 
@@ -36,7 +37,8 @@ pub struct PayArgs {
     /// File with one or more DealPayment manifests (YAML, `---` separated); `-` reads standard input.
     #[arg(short = 'f', long = "filename", required = true)]
     pub files: Vec<PathBuf>,
-    /// Pay against an in-process sandbox with its demo world and demo credentials.
+    /// Pay against an in-process sandbox with its demo world and demo credentials (only in builds with
+    /// the `sandbox` feature, the default of a source checkout; the image's binary refuses it).
     #[arg(long)]
     pub sandbox: bool,
     /// Secrets for `spec.credentials.secretRef`: Kubernetes Secret manifests (data or stringData with
@@ -433,7 +435,29 @@ pub async fn drive_recorded(
     outcome
 }
 
-async fn start_sandbox() -> Result<(Sandbox, String, Credentials), String> {
+/// The in-process sandbox of `--sandbox`.
+#[cfg(feature = "sandbox")]
+type SandboxHandle = Sandbox;
+/// Without the `sandbox` feature there is none: `--sandbox` is refused.
+#[cfg(not(feature = "sandbox"))]
+type SandboxHandle = std::convert::Infallible;
+
+#[cfg(not(feature = "sandbox"))]
+async fn start_sandbox() -> Result<(SandboxHandle, String, Credentials), String> {
+    Err(
+        "this dealpay was built without the sandbox (cargo feature `sandbox`); \
+         run it from a source checkout: cargo run -- pay --sandbox ..."
+            .to_string(),
+    )
+}
+
+#[cfg(not(feature = "sandbox"))]
+async fn stop_sandbox(sb: SandboxHandle) {
+    match sb {}
+}
+
+#[cfg(feature = "sandbox")]
+async fn start_sandbox() -> Result<(SandboxHandle, String, Credentials), String> {
     let sb = Sandbox::start(SandboxConfig::default())
         .await
         .map_err(|e| e.to_string())?;
@@ -446,7 +470,8 @@ async fn start_sandbox() -> Result<(Sandbox, String, Credentials), String> {
     ))
 }
 
-async fn stop_sandbox(sb: Sandbox) {
+#[cfg(feature = "sandbox")]
+async fn stop_sandbox(sb: SandboxHandle) {
     sb.shutdown().await;
 }
 

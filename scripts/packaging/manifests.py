@@ -158,15 +158,34 @@ INTENTIONAL_DEFAULT_OVERRIDES = {
 }
 
 
-def flag_defaults_in_source(src):
-    """env var -> default written in the clap attribute (default_value_t = X or default_value = "X")."""
+def string_consts_in_source(src):
+    """NAME -> value of every `const NAME: &str = "...";` under src/ (for defaults given by constant)."""
     out = {}
+    for path in pathlib.Path(src).rglob("*.rs"):
+        for name, value in re.findall(r'const\s+([A-Z][A-Z0-9_]*)\s*:\s*&(?:\'static\s+)?str\s*=\s*"([^"]*)"\s*;',
+                                      path.read_text(encoding="utf-8")):
+            out[name] = value
+    return out
+
+
+def flag_defaults_in_source(src):
+    """env var -> default written in the clap attribute (default_value_t = X, default_value = "X", or
+    default_value = path::to::CONST, resolved to the string constant). A default that cannot be read
+    fails: a flag must not escape the chart-vs-binary comparison because its default is a constant."""
+    out = {}
+    consts = string_consts_in_source(src)
     attr = re.compile(r'#\[arg\(([^\]]*?env\s*=\s*"(DEALPAY_[A-Z0-9_]+)"[^\]]*?)\)\]', re.S)
     for path in pathlib.Path(src).rglob("*.rs"):
         for body, name in attr.findall(path.read_text(encoding="utf-8")):
             m = re.search(r'default_value_t\s*=\s*([^,)\s]+)', body) or re.search(r'default_value\s*=\s*"([^"]*)"', body)
             if m:
                 out[name] = m.group(1)
+                continue
+            m = re.search(r'default_value\s*=\s*((?:[a-z_]+::)*)([A-Z][A-Z0-9_]*)\b', body)
+            if m:
+                if m.group(2) not in consts:
+                    raise SystemExit(f"{path}: default of {name} is {m.group(1)}{m.group(2)}, no string const of that name")
+                out[name] = consts[m.group(2)]
     return out
 
 

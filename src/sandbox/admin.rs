@@ -1,6 +1,7 @@
 //! The admin API under `/_sandbox/` (a path the Tencent API never uses): inspect and steer the world.
 //!
-//! Unauthenticated on purpose, for tests on loopback; never expose a sandbox beyond the local host.
+//! Unauthenticated by default, for tests on loopback; `--admin-token` makes every route here require
+//! `Authorization: Bearer <token>` (the sandbox refuses a non-loopback address without --allow-remote).
 
 use std::sync::Arc;
 
@@ -148,6 +149,37 @@ pub async fn not_found() -> Response {
         StatusCode::NOT_FOUND,
         "no such route: the Tencent API is POST /, the admin API lives under /_sandbox/",
     )
+}
+
+/// The admin routes behind a bearer token: 401 without `Authorization: Bearer <token>`.
+pub fn routes_with_token(token: String) -> Router<AppState> {
+    let token: Arc<str> = token.into();
+    routes().layer(axum::middleware::from_fn_with_state(token, require_token))
+}
+
+async fn require_token(
+    State(token): State<Arc<str>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    if given.is_some_and(|g| crate::tencent::sign::signatures_equal(g, &token)) {
+        return next.run(req).await;
+    }
+    let mut r = err(
+        StatusCode::UNAUTHORIZED,
+        "the admin API needs Authorization: Bearer <token> (dealpay sandbox --admin-token)",
+    );
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    r
 }
 
 /// The admin routes, to be nested under `/_sandbox`.

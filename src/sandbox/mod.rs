@@ -51,6 +51,13 @@ pub enum SandboxError {
     /// Certificates or keys are unusable.
     #[error("TLS setup failed: {0}")]
     Tls(String),
+    /// A non-loopback listen address without `allow_remote`.
+    #[error(
+        "refusing to listen on {0}: not a loopback address, and the sandbox (with its admin API) \
+         must not be reachable from other hosts by accident; pass --allow-remote \
+         (DEALPAY_SANDBOX_ALLOW_REMOTE=true) to do it anyway, ideally with --admin-token"
+    )]
+    Remote(SocketAddr),
     /// The listen address cannot be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -88,6 +95,18 @@ pub struct SandboxArgs {
     /// Charge already charged orders again instead of refusing them (to make double payments visible).
     #[arg(long, env = "DEALPAY_SANDBOX_DOUBLE_CHARGE", value_parser = clap::builder::BoolishValueParser::new())]
     pub double_charge: bool,
+    /// Allow a listen address that is not loopback (e.g. `0.0.0.0:8080` for a cluster to reach it).
+    #[arg(long, env = "DEALPAY_SANDBOX_ALLOW_REMOTE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub allow_remote: bool,
+    /// Require `Authorization: Bearer TOKEN` on the admin API (`/_sandbox/*`); the Tencent API at `/` is
+    /// unaffected (it checks TC3 signatures).
+    #[arg(
+        long,
+        env = "DEALPAY_SANDBOX_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
     /// Print the demo world as a state file and exit.
     #[arg(long)]
     pub print_demo_state: bool,
@@ -106,6 +125,10 @@ pub struct SandboxConfig {
     pub rate_limit: u32,
     /// Charge orders already charged (status 2-5) again instead of answering `InvalidDeal`.
     pub double_charge: bool,
+    /// Bind a non-loopback address too (otherwise `start` refuses it).
+    pub allow_remote: bool,
+    /// When set, the admin API answers 401 without `Authorization: Bearer <token>`.
+    pub admin_token: Option<String>,
 }
 
 impl Default for SandboxConfig {
@@ -116,6 +139,8 @@ impl Default for SandboxConfig {
             tls: TlsMode::Plain,
             rate_limit: DEFAULT_RATE_LIMIT,
             double_charge: false,
+            allow_remote: false,
+            admin_token: None,
         }
     }
 }
@@ -134,6 +159,9 @@ pub struct Sandbox {
 impl Sandbox {
     /// Binds, then serves in the background on the current tokio runtime.
     pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
+        if !config.listen.ip().is_loopback() && !config.allow_remote {
+            return Err(SandboxError::Remote(config.listen));
+        }
         let mut world = config.state;
         world
             .normalize(jiff::Timestamp::now())
@@ -163,7 +191,7 @@ impl Sandbox {
         let task = tokio::spawn(server::serve(
             listener,
             acceptor,
-            server::router(shared.clone()),
+            server::router(shared.clone(), config.admin_token.filter(|t| !t.is_empty())),
             stop_rx,
         ));
         Ok(Sandbox {
@@ -323,6 +351,8 @@ pub async fn run(args: SandboxArgs) -> i32 {
         tls,
         rate_limit: args.rate_limit,
         double_charge: args.double_charge,
+        allow_remote: args.allow_remote,
+        admin_token: args.admin_token.clone(),
     };
     let signals = StopSignals::install();
     let sandbox = match Sandbox::start(config).await {
@@ -347,6 +377,7 @@ pub async fn run(args: SandboxArgs) -> i32 {
         url = %sandbox.url(),
         rate_limit = args.rate_limit,
         double_charge = args.double_charge,
+        admin_token = args.admin_token.as_deref().is_some_and(|t| !t.is_empty()),
         "sandbox serving; admin API under /_sandbox/"
     );
     signals.wait().await;

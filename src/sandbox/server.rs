@@ -37,11 +37,15 @@ impl ConnHandle {
     }
 }
 
-/// All routes: the Tencent API at `/`, the admin API under `/_sandbox/`.
-pub fn router(shared: Arc<Shared>) -> Router {
+/// All routes: the Tencent API at `/`, the admin API under `/_sandbox/` (behind `admin_token` if set).
+pub fn router(shared: Arc<Shared>, admin_token: Option<String>) -> Router {
+    let admin = match admin_token {
+        Some(token) => admin::routes_with_token(token),
+        None => admin::routes(),
+    };
     Router::new()
         .route("/", any(handler::tencent_api))
-        .nest("/_sandbox", admin::routes())
+        .nest("/_sandbox", admin)
         .fallback(admin::not_found)
         .with_state(shared)
 }
