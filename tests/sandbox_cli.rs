@@ -1,10 +1,12 @@
 //! `dealpay sandbox` as a process: first stdout line, TLS files, state files, demo state, signals.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dealpay_operator::sandbox::World;
+
+mod sandbox_common;
+use sandbox_common::listening_url;
 
 const BIN: &str = env!("CARGO_BIN_EXE_dealpay");
 
@@ -28,15 +30,7 @@ impl Running {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
+        let url = listening_url(&mut child);
         Self { child, url }
     }
 

@@ -1,11 +1,14 @@
 //! `dealpay sandbox` guards: a non-loopback listen address needs --allow-remote, and the admin API
 //! can require a bearer token (--admin-token); the Tencent API at `/` is not affected by the token.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use dealpay_operator::sandbox::{Sandbox, SandboxConfig, SandboxError};
+
+mod sandbox_common;
+use sandbox_common::listening_url;
 
 const BIN: &str = env!("CARGO_BIN_EXE_dealpay");
 
@@ -34,15 +37,7 @@ fn start(mut cmd: Command) -> (Running, String) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let url = listening_url(&mut child);
     (Running(child), url)
 }
 

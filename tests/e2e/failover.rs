@@ -106,6 +106,21 @@ async fn assert_settled_once(client: &kube::Client, ns: &str, sb: &SandboxProc, 
 
 /// (a) The leader is SIGKILLed after the write-ahead write and before PayDeals: the follower takes
 /// the Lease, finds the attempts without outcome, looks them up (unpaid), and pays each once.
+/// Replica a (started first, so it leads; with the failpoint if given) and replica b on one Lease.
+async fn replicas(
+    c: &Cluster,
+    url: &str,
+    ns: &str,
+    lease: &str,
+    failpoint: Option<(f64, &Path)>,
+) -> (Operator, Operator) {
+    let log = |r: &str| log_dir().join(format!("{ns}-{r}.log"));
+    let a = Operator::start_opts(c, url, ns, lease, log("a"), &opts("a", failpoint)).await;
+    wait_until("a to lead", 30, || a.leads()).await;
+    let b = Operator::start_opts(c, url, ns, lease, log("b"), &opts("b", None)).await;
+    (a, b)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_killed_between_write_ahead_and_call_follower_pays_once() {
     let Some(c) = cluster() else { return };
@@ -114,25 +129,7 @@ async fn leader_killed_between_write_ahead_and_call_follower_pays_once() {
     let sb = SandboxProc::start(&["--double-charge"]).await;
     let lease = format!("lease-{ns}");
     let marker = fresh(log_dir().join(format!("{ns}.failpoint")));
-    let a = Operator::start_opts(
-        c,
-        &sb.url,
-        &ns,
-        &lease,
-        log_dir().join(format!("{ns}-a.log")),
-        &opts("a", Some((120.0, &marker))),
-    )
-    .await;
-    wait_until("a to lead", 30, || a.leads()).await;
-    let b = Operator::start_opts(
-        c,
-        &sb.url,
-        &ns,
-        &lease,
-        log_dir().join(format!("{ns}-b.log")),
-        &opts("b", None),
-    )
-    .await;
+    let (a, b) = replicas(c, &sb.url, &ns, &lease, Some((120.0, &marker))).await;
     let ids = orders(&sb, "4910000000000").await;
     secret(&client, &ns, "creds", DEMO_ID, DEMO_KEY).await;
     pay_each(&client, &ns, &ids).await;
@@ -177,25 +174,7 @@ async fn leader_killed_between_call_and_answer_follower_settles_by_lookup() {
     let ns = namespace(&client, "e2e-fo-ans").await;
     let sb = SandboxProc::start(&["--double-charge"]).await;
     let lease = format!("lease-{ns}");
-    let a = Operator::start_opts(
-        c,
-        &sb.url,
-        &ns,
-        &lease,
-        log_dir().join(format!("{ns}-a.log")),
-        &opts("a", None),
-    )
-    .await;
-    wait_until("a to lead", 30, || a.leads()).await;
-    let b = Operator::start_opts(
-        c,
-        &sb.url,
-        &ns,
-        &lease,
-        log_dir().join(format!("{ns}-b.log")),
-        &opts("b", None),
-    )
-    .await;
+    let (a, b) = replicas(c, &sb.url, &ns, &lease, None).await;
     sb.admin(
         Method::POST,
         "/faults",
@@ -251,25 +230,7 @@ async fn leader_losing_the_lease_before_the_call_never_calls() {
     let lease = format!("lease-{ns}");
     let marker = fresh(log_dir().join(format!("{ns}.failpoint")));
     const PAUSE: f64 = 20.0;
-    let a = Operator::start_opts(
-        c,
-        &sb.url,
-        &ns,
-        &lease,
-        log_dir().join(format!("{ns}-a.log")),
-        &opts("a", Some((PAUSE, &marker))),
-    )
-    .await;
-    wait_until("a to lead", 30, || a.leads()).await;
-    let b = Operator::start_opts(
-        c,
-        &sb.url,
-        &ns,
-        &lease,
-        log_dir().join(format!("{ns}-b.log")),
-        &opts("b", None),
-    )
-    .await;
+    let (a, b) = replicas(c, &sb.url, &ns, &lease, Some((PAUSE, &marker))).await;
     let ids = orders(&sb, "4930000000000").await;
     secret(&client, &ns, "creds", DEMO_ID, DEMO_KEY).await;
     pay_each(&client, &ns, &ids).await;

@@ -160,3 +160,16 @@ pub async fn describe_one(sb: &Sandbox, order_id: &str) -> Value {
     });
     call(sb, "DescribeDealsByCond", body).await
 }
+
+/// Reads a started `dealpay sandbox`'s first stdout line, `listening on URL`, and returns the URL.
+pub fn listening_url(child: &mut std::process::Child) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout piped"))
+        .read_line(&mut line)
+        .unwrap();
+    line.trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string()
+}
