@@ -1,11 +1,7 @@
 //! The one command line: every flag, with its environment variable, in one place.
 
-use std::path::PathBuf;
-use std::time::Duration;
+use clap::{Parser, Subcommand, ValueEnum};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-
-use crate::tencent::ClientConfig;
 
 /// dealpay: pays Tencent Cloud orders declared as Kubernetes DealPayment resources.
 #[derive(Debug, Parser)]
@@ -48,55 +44,6 @@ pub enum Command {
     Sandbox(crate::sandbox::SandboxArgs),
     /// Pay the DealPayment manifests in a file once, without a cluster.
     Pay(crate::pay::PayArgs),
-}
-
-/// Parses an amount flag such as `1200.00` into cents.
-pub fn amount_cents(s: &str) -> Result<i64, String> {
-    crate::engine::money::parse_cents(s)
-        .ok_or_else(|| format!("{s:?} is not an amount like 1200.00 (at most two decimals)"))
-}
-
-/// How to reach the Tencent Billing API (shared by `run` and `pay`).
-#[derive(Debug, Clone, Args)]
-pub struct ApiArgs {
-    /// Billing API endpoint URL: the international site by default; `https://billing.tencentcloudapi.com`
-    /// for an account of the domestic (China) site; the sandbox's URL for tests.
-    #[arg(long, env = "DEALPAY_ENDPOINT", default_value = crate::tencent::client::DEFAULT_ENDPOINT)]
-    pub endpoint: String,
-    /// Default X-TC-Region (PayDeals needs none; a DealPayment's `region` overrides it).
-    #[arg(long, env = "DEALPAY_REGION")]
-    pub region: Option<String>,
-    /// Extra PEM CA bundle to trust (e.g. the sandbox's CA); public roots are compiled in.
-    #[arg(long, env = "DEALPAY_CA_FILE")]
-    pub ca_file: Option<PathBuf>,
-    /// Connect timeout in seconds.
-    #[arg(long, env = "DEALPAY_CONNECT_TIMEOUT", default_value_t = 5.0)]
-    pub connect_timeout: f64,
-    /// Whole-request timeout in seconds.
-    #[arg(long, env = "DEALPAY_REQUEST_TIMEOUT", default_value_t = 30.0)]
-    pub request_timeout: f64,
-    /// Tencent API requests per second per account and action, evenly spaced (0 = unlimited).
-    #[arg(long, env = "DEALPAY_RATE", default_value_t = 20)]
-    pub rate: u32,
-    /// Optional ceiling on Tencent API requests per second of the whole process (0 = none).
-    #[arg(long, env = "DEALPAY_GLOBAL_RATE", default_value_t = 0)]
-    pub global_rate: u32,
-}
-
-impl ApiArgs {
-    /// The client configuration these flags describe.
-    pub fn client_config(&self) -> ClientConfig {
-        ClientConfig {
-            endpoint: self.endpoint.clone(),
-            region: self.region.clone(),
-            ca_file: self.ca_file.clone(),
-            connect_timeout: Duration::from_secs_f64(self.connect_timeout.max(0.001)),
-            timeout: Duration::from_secs_f64(self.request_timeout.max(0.001)),
-            rate_per_second: self.rate,
-            global_rate_per_second: self.global_rate,
-            ..ClientConfig::default()
-        }
-    }
 }
 
 /// Checks a `--log-level` filter: clap refuses an invalid one (exit 2) instead of logging at `info`.

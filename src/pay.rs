@@ -12,7 +12,8 @@ use tokio::time::Instant;
 
 use crate::api::DealPaymentStatus;
 use crate::api::{DealPayment, validate_spec};
-use crate::cli::ApiArgs;
+use crate::tencent::ClientArgs;
+use crate::controller::credentials::credentials_from_secret;
 use crate::controller::error::Error as ShellError;
 use crate::controller::pipeline::{self, Caller, Next, Start, StatusStore};
 use crate::driver::perform;
@@ -57,7 +58,7 @@ pub struct PayArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Most one DealPayment may cost (e.g. "1200.00"); a manifest's spec.maxTotalCost applies too.
-    #[arg(long, env = "DEALPAY_MAX_TOTAL_COST", value_parser = crate::cli::amount_cents)]
+    #[arg(long, env = "DEALPAY_MAX_TOTAL_COST", value_parser = crate::api::money::amount_arg)]
     pub max_total_cost: Option<i64>,
     /// Continue from the `status` in the input manifests (e.g. an earlier run's output), looking every
     /// order up before paying anything. Without it an input status is ignored.
@@ -65,7 +66,7 @@ pub struct PayArgs {
     pub resume: bool,
     /// API flags.
     #[command(flatten)]
-    pub api: ApiArgs,
+    pub api: ClientArgs,
 }
 
 /// Reads every DealPayment in a YAML stream. Each document is checked against the CRD's schema before
@@ -153,27 +154,6 @@ struct PlainCredentials {
     secret_key: String,
     #[serde(default)]
     token: Option<String>,
-}
-
-/// Credentials from a Secret's data/stringData keys `secretId`, `secretKey`, `token`.
-pub fn credentials_from_secret(secret: &Secret) -> Result<Credentials, String> {
-    let mut values: BTreeMap<String, String> = BTreeMap::new();
-    for (k, v) in secret.data.iter().flatten() {
-        let s = String::from_utf8(v.0.clone()).map_err(|_| format!("key {k} is not UTF-8"))?;
-        values.insert(k.clone(), s);
-    }
-    for (k, v) in secret.string_data.iter().flatten() {
-        values.insert(k.clone(), v.clone());
-    }
-    let get = |k: &str| {
-        values
-            .get(k)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
-    let id = get("secretId").ok_or("key secretId is missing or empty")?;
-    let key = get("secretKey").ok_or("key secretKey is missing or empty")?;
-    Ok(Credentials::new(id, key, get("token")))
 }
 
 struct Keyring {

@@ -2,14 +2,14 @@
 
 use std::net::SocketAddr;
 
-use crate::cli::ApiArgs;
+use crate::tencent::ClientArgs;
 
 /// Flags of `dealpay run`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
     /// API flags.
     #[command(flatten)]
-    pub api: ApiArgs,
+    pub api: ClientArgs,
     /// Namespaces to watch, comma-separated; empty watches all namespaces.
     #[arg(long, env = "DEALPAY_NAMESPACES", value_delimiter = ',')]
     pub namespaces: Vec<String>,
@@ -71,7 +71,7 @@ pub struct RunArgs {
     pub unknown_outcome_backoff_max: f64,
     /// Most one DealPayment may cost (e.g. "1200.00", the account's currency); none by default. A
     /// DealPayment's own spec.maxTotalCost applies too: the stricter wins.
-    #[arg(long, env = "DEALPAY_MAX_TOTAL_COST", value_parser = crate::cli::amount_cents)]
+    #[arg(long, env = "DEALPAY_MAX_TOTAL_COST", value_parser = crate::api::money::amount_arg)]
     pub max_total_cost: Option<i64>,
     /// Seconds a pricing (DescribeDealsByCond's RealTotalCost) stays valid for a capped payment.
     #[arg(long, env = "DEALPAY_QUOTE_MAX_AGE", default_value_t = 60.0)]

@@ -1,11 +1,12 @@
 //! Finding the API key of a DealPayment: its own-namespace Secret, or the operator's default where allowed.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client, ResourceExt};
 
 use crate::api::DealPayment;
 use crate::engine::CredentialsState;
-use crate::pay::credentials_from_secret;
 use crate::tencent::Credentials;
 
 /// The operator's default credentials and who may use them.
@@ -129,6 +130,28 @@ pub async fn resolve(
         creds,
     )
 }
+
+/// Credentials from a Secret's data/stringData keys `secretId`, `secretKey`, `token`.
+pub fn credentials_from_secret(secret: &Secret) -> Result<Credentials, String> {
+    let mut values: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in secret.data.iter().flatten() {
+        let s = String::from_utf8(v.0.clone()).map_err(|_| format!("key {k} is not UTF-8"))?;
+        values.insert(k.clone(), s);
+    }
+    for (k, v) in secret.string_data.iter().flatten() {
+        values.insert(k.clone(), v.clone());
+    }
+    let get = |k: &str| {
+        values
+            .get(k)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let id = get("secretId").ok_or("key secretId is missing or empty")?;
+    let key = get("secretKey").ok_or("key secretKey is missing or empty")?;
+    Ok(Credentials::new(id, key, get("token")))
+}
+
 
 #[cfg(test)]
 mod tests {

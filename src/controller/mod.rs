@@ -80,7 +80,7 @@ fn refresh_gauges(metrics: &Metrics, stores: &Mutex<Vec<Store<DealPayment>>>) {
     for store in stores.lock().expect("stores lock").iter() {
         for dp in store.state() {
             let cost = dp.status.as_ref().and_then(|s| s.total_cost.as_deref());
-            if let Some(cents) = cost.and_then(crate::engine::money::parse_cents) {
+            if let Some(cents) = cost.and_then(crate::api::money::parse_cents) {
                 let labels = NamespaceLabels {
                     namespace: dp.namespace().unwrap_or_default(),
                 };

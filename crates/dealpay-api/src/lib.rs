@@ -1,0 +1,14 @@
+//! The DealPayment API: types, admission rules, CRD generation and validation.
+
+pub mod admission;
+mod class;
+pub mod money;
+pub mod rules;
+pub mod schema;
+pub mod types;
+pub mod validate;
+
+pub use class::ErrorClass;
+pub use schema::{crd, crd_yaml};
+pub use types::*;
+pub use validate::{validate_spec, validate_update};

@@ -1,0 +1,772 @@
+//! Folding an event into the status.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::backoff::{Curve, Policy};
+use super::lookup::{Verdict, verdict};
+use super::time::{rfc3339, rfc3339_millis};
+use super::{CredentialsState, Event, Input, LookupAnswer, Note, NoteType};
+use dealpay_api::{
+    Attempt, DealPaymentSpec, DealPaymentStatus, IdKind, LastError, LookupReason, OrderRecord,
+    OrderState, PendingLookup,
+};
+use tencent_billing::error::reason_for_code;
+use tencent_billing::models::{Deal, PayDealsResponse, status};
+use dealpay_api::ErrorClass;
+use tencent_billing::CallError;
+
+/// Code PayDeals answers for orders that are not unpaid, including already paid ones.
+pub(super) const INVALID_DEAL: &str = "FailedOperation.InvalidDeal";
+/// Reason while an outcome is unknown.
+pub(super) const OUTCOME_UNKNOWN: &str = "OutcomeUnknown";
+
+/// One decision in progress.
+pub(super) struct Ctx<'a> {
+    pub spec: &'a DealPaymentSpec,
+    pub st: DealPaymentStatus,
+    pub generation: i64,
+    pub now: Timestamp,
+    pub jitter: f64,
+    pub attempt_id: String,
+    pub credentials: CredentialsState,
+    pub policy: &'a Policy,
+    pub notes: Vec<Note>,
+    /// True when deciding on an observation (no answer in hand): only then is an attempt recorded in
+    /// flight known to be orphaned; while folding an answer it may be another replica's live call.
+    pub observed: bool,
+}
+
+fn push_unique(list: &mut Vec<String>, items: impl IntoIterator<Item = String>) {
+    for i in items {
+        if !i.is_empty() && !list.contains(&i) {
+            list.push(i);
+        }
+    }
+}
+
+/// Error text as shown in conditions and events: code, message, RequestId.
+pub(super) fn describe(e: &LastError) -> String {
+    match &e.request_id {
+        Some(r) if !r.is_empty() => format!("{}: {} (RequestId {r})", e.code, e.message),
+        _ => format!("{}: {}", e.code, e.message),
+    }
+}
+
+/// The status record of a failed call; the wire's class becomes the CRD's.
+pub fn last_error(e: &CallError) -> LastError {
+    {
+        let mut message = e.message();
+        if e.code() == "AuthFailure.SignatureExpire" {
+            message.push_str(
+                " (the clock of the operator's host differs from Tencent's by more than 5 minutes)",
+            );
+        }
+        LastError {
+            code: e.code().to_string(),
+            message,
+            request_id: e.request_id().map(str::to_string).filter(|r| !r.is_empty()),
+            class: class_of(e.class()),
+        }
+    }
+}
+
+/// The wire crate classifies codes; status keeps the CRD's own copy of the verdict.
+pub fn class_of(c: tencent_billing::ErrorClass) -> ErrorClass {
+    use tencent_billing::ErrorClass as Wire;
+    match c {
+        Wire::Terminal => ErrorClass::Terminal,
+        Wire::NeedsHuman => ErrorClass::NeedsHuman,
+        Wire::Transient => ErrorClass::Transient,
+        Wire::ChargedNotDelivered => ErrorClass::ChargedNotDelivered,
+        Wire::OutcomeUnknown => ErrorClass::OutcomeUnknown,
+    }
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(input: &Input<'a>, policy: &'a Policy) -> Self {
+        Self {
+            spec: input.spec,
+            st: input.status.cloned().unwrap_or_default(),
+            generation: input.generation,
+            now: input.now,
+            jitter: input.jitter,
+            attempt_id: input.attempt_id.clone(),
+            credentials: input.credentials.clone(),
+            policy,
+            notes: Vec::new(),
+            observed: matches!(input.event, Event::Observe),
+        }
+    }
+
+    pub fn note(&mut self, type_: NoteType, reason: impl Into<String>, message: impl Into<String>) {
+        self.notes.push(Note {
+            type_,
+            reason: reason.into(),
+            message: message.into(),
+        });
+    }
+
+    /// A new generation clears terminal errors and starts every backoff afresh; new credentials reset
+    /// the backoffs that a person's action can end.
+    pub fn on_generation_and_credentials(&mut self) {
+        if self
+            .st
+            .observed_generation
+            .is_some_and(|g| g != self.generation)
+        {
+            if self.st.stalled_generation.is_some() {
+                self.st.stalled_generation = None;
+                self.st.last_error = None;
+            }
+            self.clear_backoff();
+            self.st.unknown_outcomes = 0;
+        }
+        self.st.observed_generation = Some(self.generation);
+        if let CredentialsState::Available { version } = self.credentials.clone() {
+            let changed = self
+                .st
+                .credentials_version
+                .as_ref()
+                .is_some_and(|v| *v != version);
+            let waiting = self.st.last_error.as_ref().is_some_and(|e| {
+                matches!(e.class, ErrorClass::NeedsHuman | ErrorClass::OutcomeUnknown)
+            }) || self.st.unknown_outcomes > 0;
+            if changed && waiting {
+                self.clear_backoff();
+                self.st.unknown_outcomes = 0;
+                if let Some(p) = self.st.pending_lookup.as_mut() {
+                    p.next_at = None;
+                    p.tries = 0;
+                }
+                self.note(
+                    NoteType::Normal,
+                    "CredentialsChanged",
+                    "credentials changed: retrying now",
+                );
+            }
+            self.st.credentials_version = Some(version);
+        }
+    }
+
+    pub fn clear_backoff(&mut self) {
+        self.st.consecutive_failures = 0;
+        self.st.next_retry_at = None;
+    }
+
+    fn at(&self, delay: Duration) -> String {
+        rfc3339_millis(self.now.checked_add(delay).unwrap_or(self.now))
+    }
+
+    /// Records one more failed PayDeals call and schedules the next on `curve`.
+    pub fn back_off(&mut self, curve: Curve) -> Duration {
+        self.st.consecutive_failures = self.st.consecutive_failures.saturating_add(1);
+        let delay = curve.delay(self.st.consecutive_failures, self.jitter);
+        self.st.next_retry_at = Some(self.at(delay));
+        delay
+    }
+
+    /// Schedules the next PayDeals attempt after unknown outcomes proved harmless (orders unpaid).
+    fn back_off_unknown(&mut self) -> Duration {
+        let delay = self
+            .policy
+            .unknown
+            .delay(self.st.unknown_outcomes.max(1), self.jitter);
+        self.st.next_retry_at = Some(self.at(delay));
+        delay
+    }
+
+    pub fn record(
+        &mut self,
+        id: &str,
+        state: OrderState,
+        tencent_status: Option<i64>,
+        request_id: Option<String>,
+    ) {
+        let cost_cents = self.record_of(id).and_then(|o| o.cost_cents);
+        self.st.orders.retain(|o| o.id != id);
+        self.st.orders.push(OrderRecord {
+            id: id.to_string(),
+            state,
+            tencent_status,
+            request_id,
+            cost_cents,
+        });
+    }
+
+    pub fn record_of(&self, id: &str) -> Option<&OrderRecord> {
+        self.st.orders.iter().find(|o| o.id == id)
+    }
+
+    pub fn state_of(&self, id: &str) -> Option<OrderState> {
+        self.record_of(id).map(|r| r.state)
+    }
+
+    /// Adds ids to the pending lookup (one lookup settles everything); a new reason only replaces
+    /// `Delivery`, which is the weakest.
+    pub fn pend(&mut self, kind: IdKind, ids: Vec<String>, since: String, reason: LookupReason) {
+        match self.st.pending_lookup.as_mut() {
+            Some(p) => {
+                push_unique(&mut p.ids, ids);
+                if p.reason == LookupReason::Delivery {
+                    p.reason = reason;
+                    p.since = since;
+                }
+                p.next_at = None;
+                p.tries = 0;
+            }
+            None => {
+                self.st.pending_lookup = Some(PendingLookup {
+                    kind,
+                    ids,
+                    since,
+                    reason,
+                    tries: 0,
+                    next_at: None,
+                    not_found: vec![],
+                    error: None,
+                })
+            }
+        }
+    }
+
+    /// An unknown outcome of a PayDeals call: count it and look the ids up before anything else.
+    pub fn unknown_outcome(&mut self, attempt: Attempt, reason: LookupReason) {
+        self.st.unknown_outcomes = self.st.unknown_outcomes.saturating_add(1);
+        self.pend(attempt.kind, attempt.ids, attempt.started_at, reason);
+    }
+
+    pub fn apply_event(&mut self, event: Event) {
+        match event {
+            Event::Observe => {}
+            Event::Paid { attempt, result } => {
+                let ours = self
+                    .st
+                    .in_flight
+                    .as_ref()
+                    .is_some_and(|a| a.id == attempt.id);
+                if ours {
+                    self.st.in_flight = None;
+                    match result {
+                        Ok(resp) => self.on_paid(attempt, resp),
+                        Err(e) => self.on_pay_error(attempt, &e),
+                    }
+                } else {
+                    self.on_late_answer(attempt, result);
+                }
+            }
+            Event::LookedUp(result) => {
+                let Some(pending) = self.st.pending_lookup.take() else {
+                    return;
+                };
+                match result {
+                    Ok(answer) => self.on_looked_up(pending, answer),
+                    Err(e) => self.on_lookup_error(pending, &e),
+                }
+            }
+        }
+    }
+
+    /// An answer for an attempt the status no longer holds (another replica or a crash recovery took
+    /// it over). A success is still proof of payment; anything else is left to the lookup.
+    fn on_late_answer(&mut self, attempt: Attempt, result: Result<PayDealsResponse, CallError>) {
+        match result {
+            Ok(resp) => {
+                let listed = listed_ids(&attempt, &resp);
+                let fresh: Vec<String> = listed
+                    .into_iter()
+                    .filter(|id| !self.state_of(id).is_some_and(OrderState::charged))
+                    .collect();
+                self.note(
+                    NoteType::Normal,
+                    "LateAnswer",
+                    format!(
+                        "PayDeals attempt {} answered success after its record was superseded; keeping what it proves",
+                        attempt.id
+                    ),
+                );
+                if !fresh.is_empty() {
+                    self.record_paid(&attempt, &resp, &fresh);
+                }
+            }
+            Err(e) if self.refusal_settles_lookup(&attempt, &e) => {
+                // Refused before processing: the lookup started for this attempt has nothing to find,
+                // and the refusal's own backoff applies (a person may have to act).
+                if let Some(p) = self.st.pending_lookup.as_mut() {
+                    p.ids.retain(|id| !attempt.ids.contains(id));
+                }
+                if self.st.pending_lookup.as_ref().is_some_and(|p| p.ids.is_empty()) {
+                    self.st.pending_lookup = None;
+                }
+                self.st.unknown_outcomes = self.st.unknown_outcomes.saturating_sub(1);
+                self.note(
+                    NoteType::Normal,
+                    "LateAnswer",
+                    format!("PayDeals attempt {} was refused ({}); no lookup needed", attempt.id, e.code()),
+                );
+                self.on_pay_error(attempt, &e);
+            }
+            Err(e) => self.note(
+                NoteType::Warning,
+                "UnexpectedResult",
+                format!(
+                    "PayDeals attempt {} answered {} after its record was superseded; the lookup decides",
+                    attempt.id,
+                    e.code()
+                ),
+            ),
+        }
+    }
+
+    /// A late refusal settles the lookup its attempt caused when nothing else happened since: no new
+    /// attempt in flight, and every id of the attempt still waiting for that lookup.
+    fn refusal_settles_lookup(&self, attempt: &Attempt, e: &CallError) -> bool {
+        let refused = match class_of(e.class()) {
+            ErrorClass::NeedsHuman | ErrorClass::Transient => true,
+            ErrorClass::Terminal => e.code() != INVALID_DEAL,
+            _ => false,
+        };
+        // The lookup may still be pending, or may have run already and found the ids unpaid.
+        let looked_up_or_pending = self.st.pending_lookup.as_ref().is_none_or(|p| {
+            p.reason == LookupReason::OutcomeUnknown
+                && attempt.ids.iter().all(|id| p.ids.contains(id))
+        });
+        let unpaid = attempt.ids.iter().all(|id| self.record_of(id).is_none());
+        refused
+            && looked_up_or_pending
+            && unpaid
+            && self.st.unknown_outcomes > 0
+            && self.st.in_flight.is_none()
+    }
+
+    /// Records ids PayDeals listed as paid: charged, delivery to be confirmed by a lookup.
+    fn record_paid(&mut self, attempt: &Attempt, resp: &PayDealsResponse, ids: &[String]) {
+        let rid = Some(resp.request_id.clone()).filter(|r| !r.is_empty());
+        for id in ids {
+            self.record(id, OrderState::Delivering, Some(status::PAID), rid.clone());
+        }
+        push_unique(&mut self.st.order_ids, resp.order_ids.clone());
+        push_unique(&mut self.st.big_deal_ids, resp.big_deal_ids.clone());
+        push_unique(&mut self.st.resource_ids, resp.resource_ids.all.clone());
+        self.st.request_id = rid;
+        self.st.paid_at = Some(rfc3339(self.now));
+        self.pend(
+            attempt.kind,
+            ids.to_vec(),
+            attempt.started_at.clone(),
+            LookupReason::Delivery,
+        );
+    }
+
+    fn on_paid(&mut self, attempt: Attempt, resp: PayDealsResponse) {
+        let listed = listed_ids(&attempt, &resp);
+        let unknown: Vec<String> = attempt
+            .ids
+            .iter()
+            .filter(|id| !listed.contains(id))
+            .cloned()
+            .collect();
+        self.record_paid(&attempt, &resp, &listed);
+        self.st.last_error = None;
+        self.clear_backoff();
+        // Success without listing an id tells nothing about it: as unknown as a lost answer.
+        self.st.unknown_outcomes = if unknown.is_empty() {
+            0
+        } else {
+            self.st.unknown_outcomes.saturating_add(1)
+        };
+        self.note(
+            NoteType::Normal,
+            "PaymentSucceeded",
+            format!(
+                "PayDeals paid {} (RequestId {}); confirming delivery",
+                listed.join(", "),
+                resp.request_id
+            ),
+        );
+        if !unknown.is_empty() {
+            self.note(
+                NoteType::Warning,
+                OUTCOME_UNKNOWN,
+                format!("PayDeals answered success without listing {}; looking them up before anything else", unknown.join(", ")),
+            );
+            self.pend(
+                attempt.kind,
+                unknown,
+                attempt.started_at,
+                LookupReason::PartialPayment,
+            );
+        }
+    }
+
+    fn on_pay_error(&mut self, attempt: Attempt, e: &CallError) {
+        let err = last_error(e);
+        let text = describe(&err);
+        if err.class != ErrorClass::OutcomeUnknown {
+            self.st.unknown_outcomes = 0;
+        }
+        match err.class {
+            ErrorClass::Terminal if err.code == INVALID_DEAL => {
+                self.note(
+                    NoteType::Warning,
+                    "InvalidDeal",
+                    format!(
+                        "PayDeals failed: {text}; looking the orders up (they may be paid already)"
+                    ),
+                );
+                self.pend(
+                    attempt.kind,
+                    attempt.ids,
+                    attempt.started_at,
+                    LookupReason::InvalidDeal,
+                );
+            }
+            ErrorClass::Terminal => {
+                self.note(
+                    NoteType::Warning,
+                    reason_for_code(&err.code),
+                    format!("PayDeals failed: {text}; fix the spec"),
+                );
+                self.st.stalled_generation = Some(attempt.generation);
+                self.clear_backoff();
+            }
+            ErrorClass::NeedsHuman => {
+                let d = self.back_off(self.policy.needs_human);
+                self.note(
+                    NoteType::Warning,
+                    reason_for_code(&err.code),
+                    format!("PayDeals failed: {text}; retrying in {}s", d.as_secs()),
+                );
+            }
+            ErrorClass::Transient => {
+                let d = self.back_off(self.policy.transient);
+                self.note(
+                    NoteType::Normal,
+                    reason_for_code(&err.code),
+                    format!(
+                        "PayDeals was refused before processing: {text}; retrying in {}s",
+                        d.as_secs()
+                    ),
+                );
+            }
+            ErrorClass::ChargedNotDelivered => {
+                // One code for the whole call: which orders were charged and which delivered is per order.
+                self.note(NoteType::Warning, "DeliveryFailed", format!("PayDeals charged but delivery failed: {text}; looking each order up (a charged order is never paid again)"));
+                self.pend(
+                    attempt.kind,
+                    attempt.ids,
+                    attempt.started_at,
+                    LookupReason::DeliverFailed,
+                );
+            }
+            ErrorClass::OutcomeUnknown => {
+                self.note(NoteType::Warning, OUTCOME_UNKNOWN, format!("PayDeals outcome unknown: {text}; looking the orders up before any new attempt"));
+                self.unknown_outcome(attempt, LookupReason::OutcomeUnknown);
+            }
+        }
+        self.st.last_error = Some(err);
+    }
+
+    fn on_lookup_error(&mut self, mut pending: PendingLookup, e: &CallError) {
+        let err = last_error(e);
+        let curve = if err.class == ErrorClass::NeedsHuman {
+            self.policy.needs_human
+        } else {
+            self.policy.lookup
+        };
+        let delay = self.schedule_lookup(&mut pending, curve);
+        let ids = pending.ids.join(", ");
+        self.note(
+            NoteType::Warning,
+            "LookupFailed",
+            format!(
+                "DescribeDealsByCond for {ids} failed: {}; retrying in {}s",
+                describe(&err),
+                delay.as_secs()
+            ),
+        );
+        pending.error = Some(err);
+        self.st.pending_lookup = Some(pending);
+    }
+
+    fn schedule_lookup(&self, pending: &mut PendingLookup, curve: Curve) -> Duration {
+        pending.tries = pending.tries.saturating_add(1);
+        let delay = curve.delay(pending.tries, self.jitter);
+        pending.next_at = Some(self.at(delay));
+        delay
+    }
+
+    fn on_looked_up(&mut self, pending: PendingLookup, answer: LookupAnswer) {
+        if pending.reason == LookupReason::Quote {
+            return self.on_quoted(pending, answer);
+        }
+        let rid = Some(answer.request_id.clone()).filter(|r| !r.is_empty());
+        let mut unresolved = Vec::new();
+        let mut not_found = Vec::new();
+        let mut unpaid = Vec::new();
+        let mut explained = false;
+        let mut summary = Vec::new();
+        for id in &pending.ids {
+            let deals = deals_of(&answer.deals, pending.kind, id);
+            let v = verdict(&deals);
+            let first_status = deals.first().map(|d| d.status);
+            summary.push(format!(
+                "{id}: {}",
+                first_status.map_or("not found", status::name)
+            ));
+            let was_paid = self.state_of(id).is_some_and(OrderState::awaiting);
+            if v.charged() {
+                self.record_found(id, v, &deals, pending.kind, rid.clone());
+            }
+            match v {
+                Verdict::Delivered | Verdict::DeliveryFailed | Verdict::PartlyUnpayable => {
+                    explained = true
+                }
+                Verdict::Delivering | Verdict::PartlyPaid => {
+                    explained = true;
+                    unresolved.push(id.clone());
+                }
+                Verdict::Unpayable(s) => {
+                    explained = true;
+                    self.record(id, OrderState::Unpayable, Some(s), rid.clone());
+                }
+                // PayDeals listed it as paid: an unpaid answer is the lookup lagging, never a reason to pay.
+                Verdict::Unpaid if was_paid => unresolved.push(id.clone()),
+                Verdict::Unpaid => unpaid.push(id.clone()),
+                Verdict::NotFound => {
+                    not_found.push(id.clone());
+                    unresolved.push(id.clone());
+                }
+                Verdict::InProgress => unresolved.push(id.clone()),
+            }
+        }
+        let summary = summary.join(", ");
+        if !unpaid.is_empty() {
+            self.on_found_unpaid(&pending, &unpaid, explained);
+        }
+        if unresolved.is_empty() {
+            self.note(
+                NoteType::Normal,
+                "OutcomeResolved",
+                format!("DescribeDealsByCond found {summary}"),
+            );
+            self.settle_last_error();
+            return;
+        }
+        let only_delivery = unresolved
+            .iter()
+            .all(|id| self.state_of(id).is_some_and(OrderState::awaiting));
+        let mut next = PendingLookup {
+            ids: unresolved.clone(),
+            not_found,
+            error: None,
+            reason: if only_delivery {
+                LookupReason::Delivery
+            } else {
+                pending.reason
+            },
+            ..pending
+        };
+        let delay = self.schedule_lookup(&mut next, self.policy.lookup);
+        self.st.pending_lookup = Some(next);
+        let (type_, reason) = if only_delivery {
+            (NoteType::Normal, "Delivering")
+        } else {
+            (NoteType::Warning, "OutcomeStillUnknown")
+        };
+        self.note(
+            type_,
+            reason,
+            format!(
+                "DescribeDealsByCond found {summary}; {} not settled, looking again in {}s",
+                unresolved.join(", "),
+                delay.as_secs()
+            ),
+        );
+    }
+
+    /// Prices the ids still to pay; ids found settled already are recorded as any lookup would.
+    fn on_quoted(&mut self, pending: PendingLookup, answer: LookupAnswer) {
+        let rid = Some(answer.request_id.clone()).filter(|r| !r.is_empty());
+        let (mut priced, mut total, mut problems) = (Vec::new(), 0i64, Vec::new());
+        for id in &pending.ids {
+            let deals = deals_of(&answer.deals, pending.kind, id);
+            let v = verdict(&deals);
+            match v {
+                Verdict::Unpaid => match cost_of(&deals) {
+                    Some(c) => {
+                        priced.push(id.clone());
+                        total = total.saturating_add(c);
+                    }
+                    None => problems.push(format!(
+                        "{id}: no price (RealTotalCost) in DescribeDealsByCond"
+                    )),
+                },
+                _ if v.charged() => self.record_found(id, v, &deals, pending.kind, rid.clone()),
+                Verdict::Unpayable(s) => {
+                    self.record(id, OrderState::Unpayable, Some(s), rid.clone())
+                }
+                Verdict::NotFound => {
+                    problems.push(format!("{id}: not found by DescribeDealsByCond"))
+                }
+                _ => {
+                    let st = deals.first().map_or("unknown", |d| status::name(d.status));
+                    problems.push(format!("{id}: not unpaid ({st})"));
+                }
+            }
+        }
+        let cost = dealpay_api::money::format_cents(total);
+        let priced = priced.join(", ");
+        self.note(
+            NoteType::Normal,
+            "Priced",
+            if problems.is_empty() {
+                format!("{priced} cost {cost} in all (RealTotalCost)")
+            } else {
+                format!("{priced} cost {cost}; {}", problems.join("; "))
+            },
+        );
+        // The quote covers every id still to pay, priced or not, so the planner can tell it is current.
+        let ids: Vec<String> = pending
+            .ids
+            .iter()
+            .filter(|id| self.record_of(id).is_none())
+            .cloned()
+            .collect();
+        self.st.quote = Some(dealpay_api::Quote {
+            ids,
+            total_cents: total,
+            checked_at: rfc3339_millis(self.now),
+            request_id: rid,
+            problems,
+        });
+    }
+
+    /// Records a charged verdict with what the deals show.
+    fn record_found(
+        &mut self,
+        id: &str,
+        v: Verdict,
+        deals: &[&Deal],
+        kind: IdKind,
+        rid: Option<String>,
+    ) {
+        let state = match v {
+            Verdict::Delivered => OrderState::Paid,
+            Verdict::Delivering => OrderState::Delivering,
+            Verdict::DeliveryFailed => OrderState::DeliveryFailed,
+            Verdict::PartlyPaid => OrderState::PartlyPaid,
+            _ => OrderState::PartlyUnpayable,
+        };
+        let first_new = self.state_of(id).is_none_or(|s| !s.charged());
+        self.record(id, state, deals.first().map(|d| d.status), rid.clone());
+        if let Some(cost) = cost_of(deals)
+            && let Some(o) = self.st.orders.iter_mut().find(|o| o.id == id)
+        {
+            o.cost_cents = Some(cost);
+        }
+        push_unique(
+            &mut self.st.resource_ids,
+            deals.iter().flat_map(|d| d.resource_id.clone()),
+        );
+        push_unique(
+            &mut self.st.order_ids,
+            deals.iter().map(|d| d.order_id.clone()),
+        );
+        if kind == IdKind::BigDeal {
+            push_unique(&mut self.st.big_deal_ids, [id.to_string()]);
+        }
+        // The RequestId of the PayDeals call that paid stays the proof; a lookup's is kept per order.
+        if self.st.request_id.is_none() {
+            self.st.request_id = rid;
+        }
+        if first_new {
+            self.st.paid_at = Some(rfc3339(self.now));
+            self.st.unknown_outcomes = 0;
+        }
+    }
+
+    /// Ids proved unpaid: a new attempt is safe, but not at once after an unknown outcome (the call
+    /// itself may be what fails) and not at all when PayDeals refused them for no visible reason.
+    fn on_found_unpaid(&mut self, pending: &PendingLookup, unpaid: &[String], explained: bool) {
+        match pending.reason {
+            LookupReason::InvalidDeal if !explained => {
+                self.st.stalled_generation = Some(self.generation);
+                self.note(
+                    NoteType::Warning,
+                    "InvalidDeal",
+                    format!(
+                        "PayDeals called {} invalid, yet they are unpaid: not paying again; check them in the Tencent Cloud console, then change any spec field (e.g. toggle spec.suspend) to retry",
+                        unpaid.join(", ")
+                    ),
+                );
+            }
+            LookupReason::InvalidDeal => {
+                self.note(
+                    NoteType::Normal,
+                    "RetryingUnpaid",
+                    format!(
+                        "some orders were already settled; paying the unpaid rest ({})",
+                        unpaid.join(", ")
+                    ),
+                );
+            }
+            _ if self.st.unknown_outcomes > 0 => {
+                let d = self.back_off_unknown();
+                self.note(
+                    NoteType::Warning,
+                    OUTCOME_UNKNOWN,
+                    format!(
+                        "{} proved unpaid after {} unknown outcome(s) in a row; next attempt in {}s",
+                        unpaid.join(", "),
+                        self.st.unknown_outcomes,
+                        d.as_secs()
+                    ),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// Once nothing is pending, an error that only explained the lookup is history.
+    fn settle_last_error(&mut self) {
+        let keep = self.st.stalled_generation.is_some()
+            || self.st.unknown_outcomes > 0
+            || self.st.next_retry_at.is_some();
+        if !keep {
+            self.st.last_error = None;
+        }
+    }
+}
+
+fn listed_ids(attempt: &Attempt, resp: &PayDealsResponse) -> Vec<String> {
+    let listed = match attempt.kind {
+        IdKind::Order => &resp.order_ids,
+        IdKind::BigDeal => &resp.big_deal_ids,
+    };
+    attempt
+        .ids
+        .iter()
+        .filter(|id| listed.contains(id))
+        .cloned()
+        .collect()
+}
+
+/// RealTotalCost of the deals together, in cents; None if any deal has no price.
+fn cost_of(deals: &[&Deal]) -> Option<i64> {
+    deals
+        .iter()
+        .map(|d| d.real_total_cost.map(|c| c.round() as i64))
+        .sum()
+}
+
+fn deals_of<'d>(deals: &'d [Deal], kind: IdKind, id: &str) -> Vec<&'d Deal> {
+    deals
+        .iter()
+        .filter(|d| match kind {
+            IdKind::Order => d.order_id == id,
+            IdKind::BigDeal => d.big_deal_id == id,
+        })
+        .collect()
+}

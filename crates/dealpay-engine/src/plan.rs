@@ -1,0 +1,744 @@
+//! Choosing the next action, and the conditions that explain it.
+//!
+//! `choose` runs gates in order; the first that returns an action wins. The order is the protocol:
+//! an unknown outcome is settled before anything else, nothing is paid twice, and every wait says why.
+
+use std::time::Duration;
+
+use super::apply::{Ctx, OUTCOME_UNKNOWN, describe};
+use super::conditions::{self, Desired, PAID, PAYABLE, READY, RECONCILING, STALLED};
+use dealpay_api::money::{format_cents, parse_cents};
+use super::time::{api_time, parse, rfc3339};
+use super::{Action, CredentialsState, Decision, NoteType};
+use dealpay_api::{
+    Attempt, IdKind, LastError, LookupReason, OrderState, PendingLookup, Quote, validate_spec,
+};
+use dealpay_api::ErrorClass;
+use tencent_billing::error::reason_for_code;
+use tencent_billing::models::{PayDealsRequest, status};
+
+/// Why the resource is where it is.
+struct Summary {
+    ready: bool,
+    stalled: bool,
+    reconciling: bool,
+    reason: String,
+    message: String,
+}
+
+impl Summary {
+    fn new(reason: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            ready: false,
+            stalled: false,
+            reconciling: true,
+            reason: reason.into(),
+            message: message.into(),
+        }
+    }
+    fn stalled(mut self) -> Self {
+        self.stalled = true;
+        self.reconciling = false;
+        self
+    }
+    fn stalled_if(self, cond: bool) -> Self {
+        if cond { self.stalled() } else { self }
+    }
+    fn idle(mut self) -> Self {
+        self.reconciling = false;
+        self
+    }
+}
+
+type Gate = (Action, Summary);
+
+fn error_reason(e: &LastError) -> String {
+    match e.class {
+        ErrorClass::OutcomeUnknown => OUTCOME_UNKNOWN.to_string(),
+        _ => reason_for_code(&e.code),
+    }
+}
+
+fn left_until(ctx: &Ctx<'_>, at: Option<&str>) -> Option<Duration> {
+    let left = ctx.now.duration_until(parse(at?));
+    (left.is_positive()).then(|| Duration::try_from(left).unwrap_or_default())
+}
+
+fn lookup_action(ctx: &Ctx<'_>, p: &PendingLookup) -> Action {
+    let since = parse(&p.since);
+    let start = since.checked_sub(ctx.policy.lookback).unwrap_or(since);
+    let end = ctx
+        .now
+        .checked_add(Duration::from_secs(24 * 3600))
+        .unwrap_or(ctx.now);
+    Action::LookUp {
+        kind: p.kind,
+        ids: p.ids.clone(),
+        start_time: api_time(start),
+        end_time: api_time(end),
+    }
+}
+
+fn pay_request(ctx: &Ctx<'_>, kind: IdKind, ids: &[String]) -> PayDealsRequest {
+    let spec = ctx.spec;
+    let (order_ids, big_deal_ids) = match kind {
+        IdKind::Order => (ids.to_vec(), vec![]),
+        IdKind::BigDeal => (vec![], ids.to_vec()),
+    };
+    PayDealsRequest {
+        order_ids,
+        big_deal_ids,
+        auto_voucher: u8::from(spec.auto_voucher),
+        voucher_ids: spec.voucher_ids.clone(),
+        agent_pay: u8::try_from(spec.agent_pay).unwrap_or_default(),
+        cps_uin: spec.cps_uin.clone().filter(|c| !c.is_empty()),
+    }
+}
+
+fn credentials_problem(ctx: &Ctx<'_>) -> Option<(String, String)> {
+    match &ctx.credentials {
+        CredentialsState::Unavailable { code, message } => Some((code.clone(), message.clone())),
+        CredentialsState::Available { .. } => None,
+    }
+}
+
+/// An attempt recorded without an outcome: the process died or the answer was lost.
+fn recover_in_flight(ctx: &mut Ctx<'_>) {
+    if !ctx.observed {
+        return;
+    }
+    if let Some(a) = ctx.st.in_flight.take() {
+        ctx.note(
+            NoteType::Warning,
+            OUTCOME_UNKNOWN,
+            format!("PayDeals attempt {} for {} has no recorded outcome (operator restarted?); looking the orders up", a.id, a.ids.join(", ")),
+        );
+        ctx.unknown_outcome(a, LookupReason::OutcomeUnknown);
+    }
+}
+
+/// A lookup is due but there is nothing to call with: stalled until the credentials come back.
+fn no_credentials(ctx: &Ctx<'_>, why: &str) -> Option<Gate> {
+    let (code, message) = credentials_problem(ctx)?;
+    let s = Summary::new(
+        code,
+        format!("{why}, but credentials are unavailable: {message}"),
+    );
+    let recheck = Some(ctx.policy.credentials_recheck);
+    Some((Action::AwaitChange { recheck }, s.stalled()))
+}
+
+fn unknown_outcomes_exhausted(ctx: &Ctx<'_>) -> bool {
+    ctx.st.unknown_outcomes >= ctx.policy.max_unknown_outcomes
+}
+
+/// Ids whose outcome is unknown block every new payment until a lookup settles them.
+fn unknown_gate(ctx: &Ctx<'_>) -> Option<Gate> {
+    let p = ctx.st.pending_lookup.as_ref()?;
+    let unknown: Vec<&String> = p
+        .ids
+        .iter()
+        .filter(|id| !ctx.state_of(id).is_some_and(OrderState::awaiting))
+        .collect();
+    if unknown.is_empty() {
+        return None;
+    }
+    let ids: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
+    if p.reason == LookupReason::Quote {
+        return Some(pricing_gate(ctx, p, &ids));
+    }
+    let mut last = ctx
+        .st
+        .last_error
+        .as_ref()
+        .map(|e| format!("; last error {}", describe(e)))
+        .unwrap_or_default();
+    if let Some(e) = &p.error {
+        last.push_str(&format!("; last lookup error {}", describe(e)));
+    }
+    let why = format!(
+        "outcome of paying {} is unknown ({}{last}); no new payment until DescribeDealsByCond settles it",
+        ids.join(", "),
+        p.reason.as_str(),
+    );
+    if let Some(g) = no_credentials(ctx, &why) {
+        return Some(g);
+    }
+    // Stalled or not is decided before the timer, so the condition does not flap at each lookup.
+    let stalled = p.tries >= ctx.policy.max_lookups || unknown_outcomes_exhausted(ctx);
+    let all_missing = p.tries > 0 && unknown.iter().all(|id| p.not_found.contains(id));
+    let (reason, what) = if all_missing {
+        ("OrderNotFound", "not found by DescribeDealsByCond")
+    } else {
+        (OUTCOME_UNKNOWN, "not settled")
+    };
+    let Some(left) = left_until(ctx, p.next_at.as_deref()) else {
+        let s = Summary::new(if stalled { reason } else { OUTCOME_UNKNOWN }, why);
+        return Some((lookup_action(ctx, p), s.stalled_if(stalled)));
+    };
+    let s = Summary::new(
+        reason,
+        format!(
+            "{why}; {what} after {} lookup(s), looking again in {}s",
+            p.tries,
+            left.as_secs()
+        ),
+    )
+    .stalled_if(stalled);
+    Some((Action::RequeueAfter(left), s))
+}
+
+/// Orders being priced before a capped or dry-run payment: nothing was sent, so nothing is unknown.
+fn pricing_gate(ctx: &Ctx<'_>, p: &PendingLookup, ids: &[&str]) -> Gate {
+    let why = format!(
+        "pricing {} with DescribeDealsByCond before paying",
+        ids.join(", ")
+    );
+    if let Some(g) = no_credentials(ctx, &why) {
+        return g;
+    }
+    match left_until(ctx, p.next_at.as_deref()) {
+        None => (lookup_action(ctx, p), Summary::new("Pricing", why)),
+        Some(left) => {
+            let err = p.error.as_ref().map(describe).unwrap_or_default();
+            let s = Summary::new(
+                "Pricing",
+                format!("{why}; lookup failed ({err}), again in {}s", left.as_secs()),
+            );
+            (Action::RequeueAfter(left), s)
+        }
+    }
+}
+
+/// The cap that applies, in cents, and where it comes from: the stricter of the spec's and the operator's.
+fn cap(ctx: &Ctx<'_>) -> Option<(i64, &'static str)> {
+    let spec = ctx
+        .spec
+        .max_total_cost
+        .as_deref()
+        .and_then(parse_cents)
+        .map(|c| (c, "spec.maxTotalCost"));
+    let operator = ctx.policy.max_total_cents.map(|c| {
+        (
+            c,
+            "the operator's limit (--max-total-cost or the namespace budget)",
+        )
+    });
+    match (spec, operator) {
+        (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+fn fresh_quote<'q>(ctx: &'q Ctx<'_>, remaining: &[String]) -> Option<&'q Quote> {
+    let q = ctx.st.quote.as_ref()?;
+    let age = ctx.now.duration_since(parse(&q.checked_at));
+    let max_age = jiff::SignedDuration::try_from(ctx.policy.quote_max_age).unwrap_or_default();
+    (q.ids == remaining && age <= max_age).then_some(q)
+}
+
+/// With a cap or a dry run, nothing is paid without a recent price within every cap.
+fn quote_gate(ctx: &mut Ctx<'_>, kind: IdKind, remaining: &[String]) -> Option<Gate> {
+    let cap = cap(ctx);
+    if cap.is_none() && !ctx.spec.dry_run {
+        return None;
+    }
+    let Some(q) = fresh_quote(ctx, remaining).cloned() else {
+        ctx.pend(
+            kind,
+            remaining.to_vec(),
+            rfc3339(ctx.now),
+            LookupReason::Quote,
+        );
+        let p = ctx.st.pending_lookup.clone()?;
+        let ids: Vec<&str> = remaining.iter().map(String::as_str).collect();
+        return Some(pricing_gate(ctx, &p, &ids));
+    };
+    let total = format_cents(q.total_cents);
+    let recheck = Some(ctx.policy.credentials_recheck);
+    if !q.problems.is_empty() {
+        let s = Summary::new(
+            "NotPayable",
+            format!("nothing is paid: {}", q.problems.join("; ")),
+        );
+        let s = if ctx.spec.dry_run {
+            s.idle()
+        } else {
+            s.stalled()
+        };
+        return Some((Action::AwaitChange { recheck }, s));
+    }
+    if let Some((c, source)) = cap
+        && q.total_cents > c
+    {
+        let s = Summary::new(
+            "OverBudget",
+            format!(
+                "{} cost {total} (RealTotalCost, priced at {}), above {} set by {source}: nothing is paid",
+                remaining.join(", "),
+                q.checked_at,
+                format_cents(c)
+            ),
+        );
+        let s = if ctx.spec.dry_run {
+            s.idle()
+        } else {
+            s.stalled()
+        };
+        return Some((Action::AwaitChange { recheck }, s));
+    }
+    if ctx.spec.dry_run {
+        let within = cap.map(|(c, src)| format!(", within {} ({src})", format_cents(c)));
+        let s = Summary::new(
+            "DryRun",
+            format!(
+                "dry run: {} can be paid now for {total}{}; set spec.dryRun to false to pay",
+                remaining.join(", "),
+                within.unwrap_or_default()
+            ),
+        )
+        .idle();
+        return Some((Action::AwaitChange { recheck: None }, s));
+    }
+    None
+}
+
+/// The Payable condition, when a cap or a dry run asks for pricing.
+fn payable_condition(ctx: &Ctx<'_>) -> Option<Desired> {
+    if cap(ctx).is_none() && !ctx.spec.dry_run {
+        return None;
+    }
+    let Some(q) = &ctx.st.quote else {
+        return Some(Desired {
+            type_: PAYABLE,
+            status: false,
+            reason: "NotPriced".into(),
+            message: "the orders have not been priced yet".into(),
+        });
+    };
+    let total = format_cents(q.total_cents);
+    let (status, reason, message) = match cap(ctx) {
+        _ if !q.problems.is_empty() => (false, "NotPayable", q.problems.join("; ")),
+        Some((c, src)) if q.total_cents > c => (
+            false,
+            "OverBudget",
+            format!("{total} is above {} ({src})", format_cents(c)),
+        ),
+        _ => (
+            true,
+            "Payable",
+            format!("{} can be paid for {total}", q.ids.join(", ")),
+        ),
+    };
+    Some(Desired {
+        type_: PAYABLE,
+        status,
+        reason: reason.into(),
+        message: format!("{message} (priced at {})", q.checked_at),
+    })
+}
+
+/// What the charged orders cost together, once every one of them has a price.
+fn total_cost(ctx: &Ctx<'_>) -> Option<String> {
+    let charged: Vec<_> = ctx.st.orders.iter().filter(|o| o.state.charged()).collect();
+    if charged.is_empty() {
+        return None;
+    }
+    let sum: Option<i64> = charged.iter().map(|o| o.cost_cents).sum();
+    sum.map(format_cents)
+}
+
+fn spec_gate(ctx: &Ctx<'_>) -> Option<Gate> {
+    let errors = validate_spec(ctx.spec);
+    (!errors.is_empty()).then(|| {
+        (
+            Action::AwaitChange { recheck: None },
+            Summary::new("InvalidSpec", errors.join("; ")).stalled(),
+        )
+    })
+}
+
+/// Every id has a final state: done, or a stall that names what a person must do.
+fn settled_gate(ctx: &Ctx<'_>, ids: &[String]) -> Gate {
+    let of = |st: OrderState| -> Vec<String> {
+        ids.iter()
+            .filter(|id| ctx.state_of(id) == Some(st))
+            .cloned()
+            .collect()
+    };
+    let (failed, unpayable, partly) = (
+        of(OrderState::DeliveryFailed),
+        of(OrderState::Unpayable),
+        of(OrderState::PartlyUnpayable),
+    );
+    if failed.is_empty() && unpayable.is_empty() && partly.is_empty() {
+        let rid = ctx.st.request_id.clone().unwrap_or_default();
+        let mut s = Summary::new(
+            "Paid",
+            format!("paid and delivered {} (RequestId {rid})", ids.join(", ")),
+        )
+        .idle();
+        s.ready = true;
+        return (Action::Done, s);
+    }
+    let mut parts = Vec::new();
+    if !failed.is_empty() {
+        parts.push(format!("{} charged but delivery failed: contact Tencent Cloud support; they will not be paid again", failed.join(", ")));
+    }
+    if !partly.is_empty() {
+        parts.push(format!("{} settled part charged, part unpayable (see status.orders): contact Tencent Cloud support; they will not be paid again", partly.join(", ")));
+    }
+    if !unpayable.is_empty() {
+        let detail: Vec<String> = unpayable
+            .iter()
+            .map(|id| {
+                let st = ctx.record_of(id).and_then(|r| r.tencent_status);
+                format!("{id} ({})", st.map_or("unpayable", status::name))
+            })
+            .collect();
+        parts.push(format!("{} can never be paid", detail.join(", ")));
+    }
+    let reason = match (failed.is_empty(), partly.is_empty()) {
+        (false, _) => "DeliveryFailed",
+        (true, false) => "PartlyUnpayable",
+        (true, true) => "OrderUnpayable",
+    };
+    (
+        Action::AwaitChange { recheck: None },
+        Summary::new(reason, parts.join("; ")).stalled(),
+    )
+}
+
+/// Why the remaining ids cannot be paid right now, if they cannot.
+fn pay_blocked(ctx: &mut Ctx<'_>, remaining: &[String]) -> Option<Gate> {
+    if ctx.st.stalled_generation == Some(ctx.generation) {
+        let (reason, msg) = match &ctx.st.last_error {
+            Some(e) => (
+                error_reason(e),
+                format!("PayDeals failed: {}; change the spec to retry", describe(e)),
+            ),
+            None => (
+                "Failed".into(),
+                "payment failed; change the spec to retry".into(),
+            ),
+        };
+        let s = Summary::new(reason, msg).stalled();
+        return Some((Action::AwaitChange { recheck: None }, s));
+    }
+    if ctx.spec.suspend {
+        // Reconciling=True (reason Suspended), not idle: an approval gate is work not done, so
+        // kstatus (Flux, `kubectl wait`) reads InProgress, never Current, and Ready stays False.
+        let s = Summary::new(
+            "Suspended",
+            format!(
+                "spec.suspend is true: {} will be paid when it is set to false",
+                remaining.join(", ")
+            ),
+        );
+        return Some((Action::AwaitChange { recheck: None }, s));
+    }
+    if let Some((code, message)) = credentials_problem(ctx) {
+        ctx.st.last_error = Some(LastError {
+            code: code.clone(),
+            message: message.clone(),
+            request_id: None,
+            class: ErrorClass::NeedsHuman,
+        });
+        let recheck = Some(ctx.policy.credentials_recheck);
+        let s = Summary::new(code, message).stalled();
+        return Some((Action::AwaitChange { recheck }, s));
+    }
+    let left = left_until(ctx, ctx.st.next_retry_at.as_deref())?;
+    Some((Action::RequeueAfter(left), backoff_summary(ctx, left)))
+}
+
+fn backoff_summary(ctx: &Ctx<'_>, left: Duration) -> Summary {
+    let secs = left.as_secs();
+    let Some(e) = &ctx.st.last_error else {
+        return Summary::new("Backoff", format!("waiting; retrying in {secs}s"));
+    };
+    let n = ctx.st.unknown_outcomes;
+    if n > 0 {
+        return Summary::new(
+            OUTCOME_UNKNOWN,
+            format!(
+                "PayDeals outcome unknown {n} time(s) in a row, the orders proved unpaid each time; last error {}; next attempt in {secs}s",
+                describe(e)
+            ),
+        )
+        .stalled_if(unknown_outcomes_exhausted(ctx));
+    }
+    let human = e.class == ErrorClass::NeedsHuman;
+    let mut s = Summary::new(
+        error_reason(e),
+        format!("PayDeals failed: {}; retrying in {secs}s", describe(e)),
+    )
+    .stalled_if(human);
+    if human {
+        s.message
+            .push_str(" (or at once when the credentials Secret changes)");
+    }
+    s
+}
+
+fn start_attempt(ctx: &mut Ctx<'_>, kind: IdKind, remaining: Vec<String>) -> Gate {
+    let quoted_cents = fresh_quote(ctx, &remaining).map(|q| q.total_cents);
+    let attempt = Attempt {
+        id: ctx.attempt_id.clone(),
+        started_at: rfc3339(ctx.now),
+        kind,
+        ids: remaining.clone(),
+        generation: ctx.generation,
+        quoted_cents,
+    };
+    let request = pay_request(ctx, kind, &remaining);
+    ctx.st.in_flight = Some(attempt.clone());
+    ctx.st.attempts = ctx.st.attempts.saturating_add(1);
+    let priced = quoted_cents.map(|c| format!(", priced {}", format_cents(c)));
+    let what = format!(
+        "{} (attempt {}{})",
+        remaining.join(", "),
+        ctx.st.attempts,
+        priced.unwrap_or_default()
+    );
+    ctx.note(
+        NoteType::Normal,
+        "PaymentStarted",
+        format!("calling PayDeals for {what}"),
+    );
+    let s = Summary::new("Paying", format!("PayDeals call in flight for {what}"));
+    (Action::Pay { attempt, request }, s)
+}
+
+/// Payable now, but the shell holds new attempts back (its budget or deadline is spent).
+fn held(remaining: &[String]) -> Gate {
+    let s = Summary::new(
+        "Paying",
+        format!(
+            "{} will be paid next (no PayDeals call made yet)",
+            remaining.join(", ")
+        ),
+    );
+    (Action::RequeueAfter(Duration::ZERO), s)
+}
+
+/// Paid ids whose delivery is not confirmed: look them up (on their own backoff).
+fn delivery_gate(ctx: &mut Ctx<'_>, kind: IdKind, delivering: Vec<String>) -> Gate {
+    let listed = ctx.st.pending_lookup.as_ref().map(|p| p.ids.clone());
+    let missing: Vec<String> = delivering
+        .iter()
+        .filter(|id| !listed.as_ref().is_some_and(|l| l.contains(id)))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        let since = ctx.st.paid_at.clone().unwrap_or_else(|| rfc3339(ctx.now));
+        ctx.pend(kind, missing, since, LookupReason::Delivery);
+    }
+    let Some(p) = ctx.st.pending_lookup.clone() else {
+        unreachable!("every delivering id is pending")
+    };
+    let seen: Vec<String> = delivering
+        .iter()
+        .map(|id| {
+            let st = ctx.record_of(id).and_then(|r| r.tencent_status);
+            let what = if ctx.state_of(id) == Some(OrderState::PartlyPaid) {
+                "some sub-orders paid, others unpaid"
+            } else {
+                st.map_or("paid", status::name)
+            };
+            format!("{id}: {what}")
+        })
+        .collect();
+    let why = format!("paid; waiting for delivery ({})", seen.join(", "));
+    if let Some(g) = no_credentials(ctx, &why) {
+        return g;
+    }
+    let exhausted = p.tries >= ctx.policy.max_lookups;
+    let missing = !p.not_found.is_empty() && exhausted;
+    let partly = exhausted
+        && delivering
+            .iter()
+            .any(|id| ctx.state_of(id) == Some(OrderState::PartlyPaid));
+    let reason = match (missing, partly) {
+        (true, _) => "OrderNotFound",
+        (false, true) => "PartlyPaid",
+        _ => "Delivering",
+    };
+    match left_until(ctx, p.next_at.as_deref()) {
+        None => (
+            lookup_action(ctx, &p),
+            Summary::new(reason, why).stalled_if(missing || partly),
+        ),
+        Some(left) => {
+            let s = Summary::new(
+                reason,
+                format!("{why}; looking again in {}s", left.as_secs()),
+            )
+            .stalled_if(missing || partly);
+            (Action::RequeueAfter(left), s)
+        }
+    }
+}
+
+/// While payment is blocked and a delivery is pending, do the delivery's work but explain the block.
+fn combine(blocked: Gate, delivery: Gate) -> Gate {
+    let (b_action, b_summary) = blocked;
+    let action = match (&b_action, delivery.0) {
+        (Action::RequeueAfter(a), Action::RequeueAfter(b)) => Action::RequeueAfter(*a.min(&b)),
+        (_, Action::AwaitChange { .. }) => b_action,
+        (_, d) => d,
+    };
+    (action, b_summary)
+}
+
+/// Picks the action; gates run in order, the first that holds wins.
+fn choose(ctx: &mut Ctx<'_>) -> Gate {
+    recover_in_flight(ctx);
+    if let Some(a) = &ctx.st.in_flight {
+        // Another replica's call, met while folding an answer: leave it to that replica (or, if it
+        // died, to the next observation).
+        let s = Summary::new(
+            "Paying",
+            format!(
+                "PayDeals call in flight for {} (attempt {})",
+                a.ids.join(", "),
+                a.id
+            ),
+        );
+        return (Action::RequeueAfter(Duration::from_secs(1)), s);
+    }
+    if let Some(g) = unknown_gate(ctx).or_else(|| spec_gate(ctx)) {
+        return g;
+    }
+    let (kind, ids) = ctx.spec.targets();
+    let ids = ids.to_vec();
+    let remaining: Vec<String> = ids
+        .iter()
+        .filter(|id| ctx.record_of(id).is_none())
+        .cloned()
+        .collect();
+    let delivering: Vec<String> = ctx
+        .st
+        .orders
+        .iter()
+        .filter(|o| o.state.awaiting())
+        .map(|o| o.id.clone())
+        .collect();
+    if remaining.is_empty() && delivering.is_empty() {
+        return settled_gate(ctx, &ids);
+    }
+    let blocked = if remaining.is_empty() {
+        None
+    } else {
+        match pay_blocked(ctx, &remaining) {
+            None => match quote_gate(ctx, kind, &remaining) {
+                Some(g) => Some(g),
+                None if ctx.policy.start_attempts => return start_attempt(ctx, kind, remaining),
+                None => Some(held(&remaining)),
+            },
+            b => b,
+        }
+    };
+    if delivering.is_empty() {
+        return blocked.unwrap_or_else(|| unreachable!("remaining is not empty"));
+    }
+    let delivery = delivery_gate(ctx, kind, delivering);
+    match blocked {
+        Some(b) => combine(b, delivery),
+        None => delivery,
+    }
+}
+
+fn paid_condition(ctx: &Ctx<'_>) -> Desired {
+    let charged: Vec<&str> = ctx
+        .st
+        .orders
+        .iter()
+        .filter(|o| o.state.charged())
+        .map(|o| o.id.as_str())
+        .collect();
+    if charged.is_empty() {
+        return Desired {
+            type_: PAID,
+            status: false,
+            reason: "NotPaid".into(),
+            message: "no money has moved".into(),
+        };
+    }
+    let targets = ctx.spec.targets().1;
+    let all_charged =
+        !targets.is_empty() && targets.iter().all(|id| charged.contains(&id.as_str()));
+    let any_failed = ctx.st.orders.iter().any(|o| {
+        matches!(
+            o.state,
+            OrderState::DeliveryFailed | OrderState::PartlyUnpayable
+        )
+    });
+    let reason = match (all_charged, any_failed) {
+        (_, true) => "DeliveryFailed",
+        (true, false) => "Paid",
+        (false, false) => "PartiallyPaid",
+    };
+    Desired {
+        type_: PAID,
+        status: true,
+        reason: reason.into(),
+        message: format!("charged for {}", charged.join(", ")),
+    }
+}
+
+/// kstatus shape: Reconciling and Stalled carry the reason only while True.
+fn desired(s: &Summary, paid: Desired) -> Vec<Desired> {
+    let when = |on: bool, off: &str| -> (String, String) {
+        if on {
+            (s.reason.clone(), s.message.clone())
+        } else {
+            (off.to_string(), String::new())
+        }
+    };
+    let (rec_reason, rec_msg) = when(s.reconciling, "Settled");
+    let (st_reason, st_msg) = when(s.stalled, "Progressing");
+    vec![
+        Desired {
+            type_: READY,
+            status: s.ready,
+            reason: s.reason.clone(),
+            message: s.message.clone(),
+        },
+        Desired {
+            type_: RECONCILING,
+            status: s.reconciling,
+            reason: rec_reason,
+            message: rec_msg,
+        },
+        Desired {
+            type_: STALLED,
+            status: s.stalled,
+            reason: st_reason,
+            message: st_msg,
+        },
+        paid,
+    ]
+}
+
+/// Chooses the action and writes the conditions that explain it.
+pub(super) fn plan(mut ctx: Ctx<'_>) -> Decision {
+    let (action, s) = choose(&mut ctx);
+    let paid = paid_condition(&ctx);
+    let payable = payable_condition(&ctx);
+    ctx.st.total_cost = total_cost(&ctx);
+    if s.ready {
+        ctx.st.last_error = None;
+        ctx.st.next_retry_at = None;
+        ctx.st.consecutive_failures = 0;
+        ctx.st.unknown_outcomes = 0;
+    }
+    let mut all = desired(&s, paid);
+    all.extend(payable);
+    ctx.st.conditions = conditions::merge(&ctx.st.conditions, all, ctx.generation, ctx.now);
+    Decision {
+        status: ctx.st,
+        action,
+        notes: ctx.notes,
+    }
+}
