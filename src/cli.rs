@@ -2,7 +2,6 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-
 /// dealpay: pays Tencent Cloud orders declared as Kubernetes DealPayment resources.
 #[derive(Debug, Parser)]
 #[command(name = "dealpay", version, about)]

@@ -10,9 +10,8 @@ use kube::ResourceExt;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::api::DealPaymentStatus;
 use crate::api::{DealPayment, validate_spec};
-use crate::tencent::ClientArgs;
+use crate::api::{DealPaymentStatus, Reason};
 use crate::controller::credentials::credentials_from_secret;
 use crate::controller::error::Error as ShellError;
 use crate::controller::pipeline::{self, Caller, Next, Start, StatusStore};
@@ -21,6 +20,7 @@ use crate::engine::conditions::{PAYABLE, READY, STALLED, is_true};
 use crate::engine::{Action, CredentialsState, Event, Note, Policy, verify_first};
 #[cfg(feature = "sandbox")]
 use crate::sandbox::{DEMO_SECRET_ID, DEMO_SECRET_KEY, Sandbox, SandboxConfig};
+use crate::tencent::ClientArgs;
 use crate::tencent::{Client, Credentials};
 
 /// Exit code: every manifest is Ready.
@@ -203,15 +203,15 @@ impl Keyring {
         Ok(ring)
     }
 
-    fn for_payment(&self, dp: &DealPayment) -> Result<&Credentials, (String, String)> {
+    fn for_payment(&self, dp: &DealPayment) -> Result<&Credentials, (Reason, String)> {
         match &dp.spec.credentials {
             Some(c) => self
                 .named
                 .get(&c.secret_ref.name)
                 .or(self.default.as_ref().filter(|_| self.default_for_named))
-                .ok_or_else(|| ("SecretNotFound".into(), format!("Secret {} is not in --secret-file", c.secret_ref.name))),
+                .ok_or_else(|| (Reason::SecretNotFound, format!("Secret {} is not in --secret-file", c.secret_ref.name))),
             None => self.default.as_ref().ok_or_else(|| {
-                ("NoCredentials".into(), "no credentials: set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY or pass --secret-file".into())
+                (Reason::NoCredentials, "no credentials: set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY or pass --secret-file".into())
             }),
         }
     }
@@ -342,7 +342,7 @@ impl Caller for DeadlineCaller<'_> {
 /// Drives one DealPayment to a final state; `dp.status` is where it starts and what it ends with.
 pub async fn drive(
     client: &Client,
-    creds: Result<&Credentials, (String, String)>,
+    creds: Result<&Credentials, (Reason, String)>,
     dp: &mut DealPayment,
     deadline: Instant,
     policy: &Policy,
@@ -357,7 +357,7 @@ pub async fn drive(
 /// [`drive`] with the statuses in `file`.
 pub async fn drive_recorded(
     client: &Client,
-    creds: Result<&Credentials, (String, String)>,
+    creds: Result<&Credentials, (Reason, String)>,
     dp: &mut DealPayment,
     deadline: Instant,
     policy: &Policy,
@@ -367,8 +367,8 @@ pub async fn drive_recorded(
         Ok(_) => CredentialsState::Available {
             version: "static".into(),
         },
-        Err((code, message)) => CredentialsState::Unavailable {
-            code: code.clone(),
+        Err((reason, message)) => CredentialsState::Unavailable {
+            reason: reason.clone(),
             message: message.clone(),
         },
     };
@@ -551,7 +551,7 @@ pub async fn run(args: PayArgs) -> i32 {
         let reason = dp
             .status
             .as_ref()
-            .and_then(|s| crate::engine::conditions::find(&s.conditions, "Ready"))
+            .and_then(|s| crate::engine::conditions::find(&s.conditions, READY))
             .map(|c| format!("{}: {}", c.reason, c.message))
             .unwrap_or_default();
         eprintln!("{}: {:?} {reason}", dp.name_any(), o);

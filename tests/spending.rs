@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use dealpay_operator::api::{DealPayment, DealPaymentSpec};
-use dealpay_operator::engine::conditions::{PAYABLE, READY, STALLED, find, is_true};
+use dealpay_operator::engine::conditions::{ConditionType, PAYABLE, READY, STALLED, find, is_true};
 use dealpay_operator::engine::{Curve, Policy};
 use dealpay_operator::pay::{Outcome, drive};
 use dealpay_operator::sandbox::{DEMO_SECRET_ID, DEMO_SECRET_KEY, Sandbox, SandboxConfig};
@@ -53,7 +53,7 @@ fn orders(ids: &[&str], cap: Option<&str>) -> DealPaymentSpec {
     }
 }
 
-fn reason(dp: &DealPayment, t: &str) -> (String, String, String) {
+fn reason(dp: &DealPayment, t: ConditionType) -> (String, String, String) {
     let c = find(&dp.status.as_ref().unwrap().conditions, t).unwrap();
     (c.status.clone(), c.reason.clone(), c.message.clone())
 }

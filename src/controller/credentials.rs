@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client, ResourceExt};
 
-use crate::api::DealPayment;
+use crate::api::{DealPayment, Reason};
 use crate::engine::CredentialsState;
 use crate::tencent::Credentials;
 
@@ -27,14 +27,8 @@ impl DefaultCredentials {
     }
 }
 
-fn unavailable(code: &str, message: String) -> (CredentialsState, Option<Credentials>) {
-    (
-        CredentialsState::Unavailable {
-            code: code.into(),
-            message,
-        },
-        None,
-    )
+fn unavailable(reason: Reason, message: String) -> (CredentialsState, Option<Credentials>) {
+    (CredentialsState::Unavailable { reason, message }, None)
 }
 
 /// The account a credentials Secret names, if any: key `accountId`, else `uin` (`data` or
@@ -76,18 +70,21 @@ async fn from_secret(
                     Some(c),
                 )
             }
-            Err(e) => unavailable("SecretInvalid", format!("Secret {ns}/{name}: {e}")),
+            Err(e) => unavailable(Reason::SecretInvalid, format!("Secret {ns}/{name}: {e}")),
         },
-        Ok(None) => unavailable("SecretNotFound", format!("Secret {ns}/{name} not found")),
+        Ok(None) => unavailable(
+            Reason::SecretNotFound,
+            format!("Secret {ns}/{name} not found"),
+        ),
         Err(kube::Error::Api(s)) if s.code == 403 => unavailable(
-            "SecretForbidden",
+            Reason::SecretForbidden,
             format!(
                 "the operator may not read Secret {ns}/{name}: {}",
                 s.message
             ),
         ),
         Err(e) => unavailable(
-            "SecretUnreadable",
+            Reason::SecretUnreadable,
             format!("cannot read Secret {ns}/{name}: {e}"),
         ),
     }
@@ -106,14 +103,14 @@ pub async fn resolve(
     }
     if !defaults.configured() {
         return unavailable(
-            "NoCredentials",
+            Reason::NoCredentials,
             "spec.credentials.secretRef is not set and the operator has no default credentials"
                 .into(),
         );
     }
     if !defaults.namespaces.iter().any(|n| n == &ns) {
         return unavailable(
-            "CredentialsNotAllowed",
+            Reason::CredentialsNotAllowed,
             format!(
                 "namespace {ns} may not use the operator's default credentials: set spec.credentials.secretRef"
             ),
@@ -151,7 +148,6 @@ pub fn credentials_from_secret(secret: &Secret) -> Result<Credentials, String> {
     let key = get("secretKey").ok_or("key secretKey is missing or empty")?;
     Ok(Credentials::new(id, key, get("token")))
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -84,7 +84,7 @@ impl StatusStore for KubeStore<'_> {
                 NoteType::Normal => EventType::Normal,
                 NoteType::Warning => EventType::Warning,
             },
-            reason: n.reason.clone(),
+            reason: n.reason.to_string(),
             note: Some(short(&n.message).to_string()),
             action: "Pay".into(),
             secondary: None,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use dealpay_operator::api::{Attempt, DealPaymentSpec, DealPaymentStatus};
-use dealpay_operator::engine::conditions::{find, is_true};
+use dealpay_operator::engine::conditions::{ConditionType, find, is_true};
 use dealpay_operator::engine::{
     Action, CredentialsState, Decision, Event, Input, LookupAnswer, Policy, decide,
 };
@@ -68,7 +68,7 @@ pub struct Model {
     pub decisions: u64,
 }
 
-fn cond(st: &DealPaymentStatus, t: &str) -> String {
+fn cond(st: &DealPaymentStatus, t: ConditionType) -> String {
     find(&st.conditions, t).map_or("-".into(), |c| format!("{}/{}", c.status, c.reason))
 }
 
@@ -129,7 +129,7 @@ impl Model {
             };
         };
         let c = &st.conditions;
-        let reason_of = |t: &str| {
+        let reason_of = |t: ConditionType| {
             find(c, t)
                 .filter(|c| c.status == "True" && !c.reason.is_empty())
                 .map(|c| c.reason.clone())
@@ -147,10 +147,10 @@ impl Model {
             .collect();
         let mut summary = format!(
             "Ready={} Reconciling={} Stalled={} Paid={} attempts={}",
-            cond(st, "Ready"),
-            cond(st, "Reconciling"),
-            cond(st, "Stalled"),
-            cond(st, "Paid"),
+            cond(st, ConditionType::Ready),
+            cond(st, ConditionType::Reconciling),
+            cond(st, ConditionType::Stalled),
+            cond(st, ConditionType::Paid),
             st.attempts
         );
         if let Some(f) = v.get("inFlight") {
@@ -172,10 +172,11 @@ impl Model {
             summary.push_str(&format!(" lastError={}", e.code));
         }
         Info {
-            ready: is_true(c, "Ready"),
-            paid: is_true(c, "Paid"),
-            stalled: is_true(c, "Stalled"),
-            progress_reason: reason_of("Reconciling").or_else(|| reason_of("Stalled")),
+            ready: is_true(c, ConditionType::Ready),
+            paid: is_true(c, ConditionType::Paid),
+            stalled: is_true(c, ConditionType::Stalled),
+            progress_reason: reason_of(ConditionType::Reconciling)
+                .or_else(|| reason_of(ConditionType::Stalled)),
             summary,
         }
     }

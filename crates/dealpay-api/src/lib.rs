@@ -3,12 +3,14 @@
 pub mod admission;
 mod class;
 pub mod money;
+mod reason;
 pub mod rules;
 pub mod schema;
 pub mod types;
 pub mod validate;
 
 pub use class::ErrorClass;
+pub use reason::{ConditionType, Reason};
 pub use schema::{crd, crd_yaml};
 pub use types::*;
 pub use validate::{validate_spec, validate_update};

@@ -29,7 +29,8 @@ pub const AMOUNT_PATTERN: &str = "^[0-9]{1,15}(\\.[0-9]{1,2})?$";
 
 /// Parses an amount flag such as `1200.00` into cents (a clap `value_parser`).
 pub fn amount_arg(s: &str) -> Result<i64, String> {
-    parse_cents(s).ok_or_else(|| format!("{s:?} is not an amount like 1200.00 (at most two decimals)"))
+    parse_cents(s)
+        .ok_or_else(|| format!("{s:?} is not an amount like 1200.00 (at most two decimals)"))
 }
 
 #[cfg(test)]

@@ -12,15 +12,12 @@ use dealpay_api::{
     Attempt, DealPaymentSpec, DealPaymentStatus, IdKind, LastError, LookupReason, OrderRecord,
     OrderState, PendingLookup,
 };
-use tencent_billing::error::reason_for_code;
-use tencent_billing::models::{Deal, PayDealsResponse, status};
-use dealpay_api::ErrorClass;
+use dealpay_api::{ErrorClass, Reason};
 use tencent_billing::CallError;
+use tencent_billing::models::{Deal, PayDealsResponse, status};
 
 /// Code PayDeals answers for orders that are not unpaid, including already paid ones.
 pub(super) const INVALID_DEAL: &str = "FailedOperation.InvalidDeal";
-/// Reason while an outcome is unknown.
-pub(super) const OUTCOME_UNKNOWN: &str = "OutcomeUnknown";
 
 /// One decision in progress.
 pub(super) struct Ctx<'a> {
@@ -100,10 +97,10 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    pub fn note(&mut self, type_: NoteType, reason: impl Into<String>, message: impl Into<String>) {
+    pub fn note(&mut self, type_: NoteType, reason: Reason, message: impl Into<String>) {
         self.notes.push(Note {
             type_,
-            reason: reason.into(),
+            reason,
             message: message.into(),
         });
     }
@@ -142,7 +139,7 @@ impl<'a> Ctx<'a> {
                 }
                 self.note(
                     NoteType::Normal,
-                    "CredentialsChanged",
+                    Reason::CredentialsChanged,
                     "credentials changed: retrying now",
                 );
             }
@@ -280,7 +277,7 @@ impl<'a> Ctx<'a> {
                     .collect();
                 self.note(
                     NoteType::Normal,
-                    "LateAnswer",
+                    Reason::LateAnswer,
                     format!(
                         "PayDeals attempt {} answered success after its record was superseded; keeping what it proves",
                         attempt.id
@@ -302,14 +299,14 @@ impl<'a> Ctx<'a> {
                 self.st.unknown_outcomes = self.st.unknown_outcomes.saturating_sub(1);
                 self.note(
                     NoteType::Normal,
-                    "LateAnswer",
+                    Reason::LateAnswer,
                     format!("PayDeals attempt {} was refused ({}); no lookup needed", attempt.id, e.code()),
                 );
                 self.on_pay_error(attempt, &e);
             }
             Err(e) => self.note(
                 NoteType::Warning,
-                "UnexpectedResult",
+                Reason::UnexpectedResult,
                 format!(
                     "PayDeals attempt {} answered {} after its record was superseded; the lookup decides",
                     attempt.id,
@@ -378,7 +375,7 @@ impl<'a> Ctx<'a> {
         };
         self.note(
             NoteType::Normal,
-            "PaymentSucceeded",
+            Reason::PaymentSucceeded,
             format!(
                 "PayDeals paid {} (RequestId {}); confirming delivery",
                 listed.join(", "),
@@ -388,7 +385,7 @@ impl<'a> Ctx<'a> {
         if !unknown.is_empty() {
             self.note(
                 NoteType::Warning,
-                OUTCOME_UNKNOWN,
+                Reason::OutcomeUnknown,
                 format!("PayDeals answered success without listing {}; looking them up before anything else", unknown.join(", ")),
             );
             self.pend(
@@ -410,7 +407,7 @@ impl<'a> Ctx<'a> {
             ErrorClass::Terminal if err.code == INVALID_DEAL => {
                 self.note(
                     NoteType::Warning,
-                    "InvalidDeal",
+                    Reason::InvalidDeal,
                     format!(
                         "PayDeals failed: {text}; looking the orders up (they may be paid already)"
                     ),
@@ -425,7 +422,7 @@ impl<'a> Ctx<'a> {
             ErrorClass::Terminal => {
                 self.note(
                     NoteType::Warning,
-                    reason_for_code(&err.code),
+                    Reason::from_code(&err.code),
                     format!("PayDeals failed: {text}; fix the spec"),
                 );
                 self.st.stalled_generation = Some(attempt.generation);
@@ -435,7 +432,7 @@ impl<'a> Ctx<'a> {
                 let d = self.back_off(self.policy.needs_human);
                 self.note(
                     NoteType::Warning,
-                    reason_for_code(&err.code),
+                    Reason::from_code(&err.code),
                     format!("PayDeals failed: {text}; retrying in {}s", d.as_secs()),
                 );
             }
@@ -443,7 +440,7 @@ impl<'a> Ctx<'a> {
                 let d = self.back_off(self.policy.transient);
                 self.note(
                     NoteType::Normal,
-                    reason_for_code(&err.code),
+                    Reason::from_code(&err.code),
                     format!(
                         "PayDeals was refused before processing: {text}; retrying in {}s",
                         d.as_secs()
@@ -452,7 +449,7 @@ impl<'a> Ctx<'a> {
             }
             ErrorClass::ChargedNotDelivered => {
                 // One code for the whole call: which orders were charged and which delivered is per order.
-                self.note(NoteType::Warning, "DeliveryFailed", format!("PayDeals charged but delivery failed: {text}; looking each order up (a charged order is never paid again)"));
+                self.note(NoteType::Warning, Reason::DeliveryFailed, format!("PayDeals charged but delivery failed: {text}; looking each order up (a charged order is never paid again)"));
                 self.pend(
                     attempt.kind,
                     attempt.ids,
@@ -461,7 +458,7 @@ impl<'a> Ctx<'a> {
                 );
             }
             ErrorClass::OutcomeUnknown => {
-                self.note(NoteType::Warning, OUTCOME_UNKNOWN, format!("PayDeals outcome unknown: {text}; looking the orders up before any new attempt"));
+                self.note(NoteType::Warning, Reason::OutcomeUnknown, format!("PayDeals outcome unknown: {text}; looking the orders up before any new attempt"));
                 self.unknown_outcome(attempt, LookupReason::OutcomeUnknown);
             }
         }
@@ -479,7 +476,7 @@ impl<'a> Ctx<'a> {
         let ids = pending.ids.join(", ");
         self.note(
             NoteType::Warning,
-            "LookupFailed",
+            Reason::LookupFailed,
             format!(
                 "DescribeDealsByCond for {ids} failed: {}; retrying in {}s",
                 describe(&err),
@@ -548,7 +545,7 @@ impl<'a> Ctx<'a> {
         if unresolved.is_empty() {
             self.note(
                 NoteType::Normal,
-                "OutcomeResolved",
+                Reason::OutcomeResolved,
                 format!("DescribeDealsByCond found {summary}"),
             );
             self.settle_last_error();
@@ -571,9 +568,9 @@ impl<'a> Ctx<'a> {
         let delay = self.schedule_lookup(&mut next, self.policy.lookup);
         self.st.pending_lookup = Some(next);
         let (type_, reason) = if only_delivery {
-            (NoteType::Normal, "Delivering")
+            (NoteType::Normal, Reason::Delivering)
         } else {
-            (NoteType::Warning, "OutcomeStillUnknown")
+            (NoteType::Warning, Reason::OutcomeStillUnknown)
         };
         self.note(
             type_,
@@ -620,7 +617,7 @@ impl<'a> Ctx<'a> {
         let priced = priced.join(", ");
         self.note(
             NoteType::Normal,
-            "Priced",
+            Reason::Priced,
             if problems.is_empty() {
                 format!("{priced} cost {cost} in all (RealTotalCost)")
             } else {
@@ -695,7 +692,7 @@ impl<'a> Ctx<'a> {
                 self.st.stalled_generation = Some(self.generation);
                 self.note(
                     NoteType::Warning,
-                    "InvalidDeal",
+                    Reason::InvalidDeal,
                     format!(
                         "PayDeals called {} invalid, yet they are unpaid: not paying again; check them in the Tencent Cloud console, then change any spec field (e.g. toggle spec.suspend) to retry",
                         unpaid.join(", ")
@@ -705,7 +702,7 @@ impl<'a> Ctx<'a> {
             LookupReason::InvalidDeal => {
                 self.note(
                     NoteType::Normal,
-                    "RetryingUnpaid",
+                    Reason::RetryingUnpaid,
                     format!(
                         "some orders were already settled; paying the unpaid rest ({})",
                         unpaid.join(", ")
@@ -716,7 +713,7 @@ impl<'a> Ctx<'a> {
                 let d = self.back_off_unknown();
                 self.note(
                     NoteType::Warning,
-                    OUTCOME_UNKNOWN,
+                    Reason::OutcomeUnknown,
                     format!(
                         "{} proved unpaid after {} unknown outcome(s) in a row; next attempt in {}s",
                         unpaid.join(", "),

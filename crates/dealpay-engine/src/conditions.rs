@@ -3,26 +3,23 @@
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-/// Condition type: every order is paid and delivered.
-pub const READY: &str = "Ready";
-/// Condition type: work in progress or a retry scheduled.
-pub const RECONCILING: &str = "Reconciling";
-/// Condition type: cannot progress without a person or a spec change.
-pub const STALLED: &str = "Stalled";
-/// Condition type: money has moved.
-pub const PAID: &str = "Paid";
-/// Condition type: the orders still to pay were priced and could be paid now (with a cap or a dry run).
-pub const PAYABLE: &str = "Payable";
+pub use dealpay_api::ConditionType;
+use dealpay_api::Reason;
+
+/// Short names for the condition types, as the engine and its tests use them.
+pub const READY: ConditionType = ConditionType::Ready;
+pub const RECONCILING: ConditionType = ConditionType::Reconciling;
+pub const STALLED: ConditionType = ConditionType::Stalled;
+pub const PAID: ConditionType = ConditionType::Paid;
+pub const PAYABLE: ConditionType = ConditionType::Payable;
 
 /// The state of one condition before timestamps are attached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Desired {
-    /// Condition type.
-    pub type_: &'static str,
+    pub type_: ConditionType,
     /// True or False.
     pub status: bool,
-    /// CamelCase reason.
-    pub reason: String,
+    pub reason: Reason,
     /// Human message.
     pub message: String,
 }
@@ -40,13 +37,13 @@ pub fn merge(
             let status = if d.status { "True" } else { "False" }.to_string();
             let last_transition_time = old
                 .iter()
-                .find(|c| c.type_ == d.type_ && c.status == status)
+                .find(|c| c.type_ == d.type_.as_str() && c.status == status)
                 .map(|c| c.last_transition_time.clone())
                 .unwrap_or(Time(now));
             Condition {
-                type_: d.type_.to_string(),
+                type_: d.type_.as_str().to_string(),
                 status,
-                reason: d.reason,
+                reason: d.reason.into(),
                 // The API requires a string; an empty one would be sent as null.
                 message: if d.message.is_empty() {
                     "-".into()
@@ -61,12 +58,12 @@ pub fn merge(
 }
 
 /// Looks a condition up by type.
-pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
-    conditions.iter().find(|c| c.type_ == type_)
+pub fn find(conditions: &[Condition], type_: ConditionType) -> Option<&Condition> {
+    conditions.iter().find(|c| c.type_ == type_.as_str())
 }
 
 /// True when the condition of that type is present with status True.
-pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
+pub fn is_true(conditions: &[Condition], type_: ConditionType) -> bool {
     find(conditions, type_).is_some_and(|c| c.status == "True")
 }
 
@@ -78,7 +75,7 @@ mod tests {
         Desired {
             type_: READY,
             status,
-            reason: reason.into(),
+            reason: Reason::from_code(reason),
             message: "m".into(),
         }
     }

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use dealpay_api::Reason;
 use dealpay_api::{Attempt, DealPaymentSpec, DealPaymentStatus, IdKind};
 use tencent_billing::CallError;
 use tencent_billing::models::{Deal, PayDealsRequest, PayDealsResponse};
@@ -56,10 +57,9 @@ pub enum CredentialsState {
         /// Opaque version of the credentials, never their value.
         version: String,
     },
-    /// Not usable, with a reason code (e.g. `SecretNotFound`) and a message naming what to fix.
+    /// Not usable, with a reason (e.g. `SecretNotFound`) and a message naming what to fix.
     Unavailable {
-        /// CamelCase reason.
-        code: String,
+        reason: Reason,
         /// What is wrong, without any secret value.
         message: String,
     },
@@ -132,8 +132,7 @@ pub enum NoteType {
 pub struct Note {
     /// Normal or Warning.
     pub type_: NoteType,
-    /// CamelCase reason.
-    pub reason: String,
+    pub reason: Reason,
     /// Message, never containing a secret.
     pub message: String,
 }

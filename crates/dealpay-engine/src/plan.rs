@@ -5,16 +5,15 @@
 
 use std::time::Duration;
 
-use super::apply::{Ctx, OUTCOME_UNKNOWN, describe};
+use super::apply::{Ctx, describe};
 use super::conditions::{self, Desired, PAID, PAYABLE, READY, RECONCILING, STALLED};
-use dealpay_api::money::{format_cents, parse_cents};
 use super::time::{api_time, parse, rfc3339};
 use super::{Action, CredentialsState, Decision, NoteType};
+use dealpay_api::money::{format_cents, parse_cents};
 use dealpay_api::{
     Attempt, IdKind, LastError, LookupReason, OrderState, PendingLookup, Quote, validate_spec,
 };
-use dealpay_api::ErrorClass;
-use tencent_billing::error::reason_for_code;
+use dealpay_api::{ErrorClass, Reason};
 use tencent_billing::models::{PayDealsRequest, status};
 
 /// Why the resource is where it is.
@@ -22,17 +21,17 @@ struct Summary {
     ready: bool,
     stalled: bool,
     reconciling: bool,
-    reason: String,
+    reason: Reason,
     message: String,
 }
 
 impl Summary {
-    fn new(reason: impl Into<String>, message: impl Into<String>) -> Self {
+    fn new(reason: Reason, message: impl Into<String>) -> Self {
         Self {
             ready: false,
             stalled: false,
             reconciling: true,
-            reason: reason.into(),
+            reason,
             message: message.into(),
         }
     }
@@ -52,10 +51,10 @@ impl Summary {
 
 type Gate = (Action, Summary);
 
-fn error_reason(e: &LastError) -> String {
+fn error_reason(e: &LastError) -> Reason {
     match e.class {
-        ErrorClass::OutcomeUnknown => OUTCOME_UNKNOWN.to_string(),
-        _ => reason_for_code(&e.code),
+        ErrorClass::OutcomeUnknown => Reason::OutcomeUnknown,
+        _ => Reason::from_code(&e.code),
     }
 }
 
@@ -95,9 +94,11 @@ fn pay_request(ctx: &Ctx<'_>, kind: IdKind, ids: &[String]) -> PayDealsRequest {
     }
 }
 
-fn credentials_problem(ctx: &Ctx<'_>) -> Option<(String, String)> {
+fn credentials_problem(ctx: &Ctx<'_>) -> Option<(Reason, String)> {
     match &ctx.credentials {
-        CredentialsState::Unavailable { code, message } => Some((code.clone(), message.clone())),
+        CredentialsState::Unavailable { reason, message } => {
+            Some((reason.clone(), message.clone()))
+        }
         CredentialsState::Available { .. } => None,
     }
 }
@@ -110,7 +111,7 @@ fn recover_in_flight(ctx: &mut Ctx<'_>) {
     if let Some(a) = ctx.st.in_flight.take() {
         ctx.note(
             NoteType::Warning,
-            OUTCOME_UNKNOWN,
+            Reason::OutcomeUnknown,
             format!("PayDeals attempt {} for {} has no recorded outcome (operator restarted?); looking the orders up", a.id, a.ids.join(", ")),
         );
         ctx.unknown_outcome(a, LookupReason::OutcomeUnknown);
@@ -168,12 +169,19 @@ fn unknown_gate(ctx: &Ctx<'_>) -> Option<Gate> {
     let stalled = p.tries >= ctx.policy.max_lookups || unknown_outcomes_exhausted(ctx);
     let all_missing = p.tries > 0 && unknown.iter().all(|id| p.not_found.contains(id));
     let (reason, what) = if all_missing {
-        ("OrderNotFound", "not found by DescribeDealsByCond")
+        (Reason::OrderNotFound, "not found by DescribeDealsByCond")
     } else {
-        (OUTCOME_UNKNOWN, "not settled")
+        (Reason::OutcomeUnknown, "not settled")
     };
     let Some(left) = left_until(ctx, p.next_at.as_deref()) else {
-        let s = Summary::new(if stalled { reason } else { OUTCOME_UNKNOWN }, why);
+        let s = Summary::new(
+            if stalled {
+                reason
+            } else {
+                Reason::OutcomeUnknown
+            },
+            why,
+        );
         return Some((lookup_action(ctx, p), s.stalled_if(stalled)));
     };
     let s = Summary::new(
@@ -198,11 +206,11 @@ fn pricing_gate(ctx: &Ctx<'_>, p: &PendingLookup, ids: &[&str]) -> Gate {
         return g;
     }
     match left_until(ctx, p.next_at.as_deref()) {
-        None => (lookup_action(ctx, p), Summary::new("Pricing", why)),
+        None => (lookup_action(ctx, p), Summary::new(Reason::Pricing, why)),
         Some(left) => {
             let err = p.error.as_ref().map(describe).unwrap_or_default();
             let s = Summary::new(
-                "Pricing",
+                Reason::Pricing,
                 format!("{why}; lookup failed ({err}), again in {}s", left.as_secs()),
             );
             (Action::RequeueAfter(left), s)
@@ -258,7 +266,7 @@ fn quote_gate(ctx: &mut Ctx<'_>, kind: IdKind, remaining: &[String]) -> Option<G
     let recheck = Some(ctx.policy.credentials_recheck);
     if !q.problems.is_empty() {
         let s = Summary::new(
-            "NotPayable",
+            Reason::NotPayable,
             format!("nothing is paid: {}", q.problems.join("; ")),
         );
         let s = if ctx.spec.dry_run {
@@ -272,7 +280,7 @@ fn quote_gate(ctx: &mut Ctx<'_>, kind: IdKind, remaining: &[String]) -> Option<G
         && q.total_cents > c
     {
         let s = Summary::new(
-            "OverBudget",
+            Reason::OverBudget,
             format!(
                 "{} cost {total} (RealTotalCost, priced at {}), above {} set by {source}: nothing is paid",
                 remaining.join(", "),
@@ -290,7 +298,7 @@ fn quote_gate(ctx: &mut Ctx<'_>, kind: IdKind, remaining: &[String]) -> Option<G
     if ctx.spec.dry_run {
         let within = cap.map(|(c, src)| format!(", within {} ({src})", format_cents(c)));
         let s = Summary::new(
-            "DryRun",
+            Reason::DryRun,
             format!(
                 "dry run: {} can be paid now for {total}{}; set spec.dryRun to false to pay",
                 remaining.join(", "),
@@ -312,28 +320,28 @@ fn payable_condition(ctx: &Ctx<'_>) -> Option<Desired> {
         return Some(Desired {
             type_: PAYABLE,
             status: false,
-            reason: "NotPriced".into(),
+            reason: Reason::NotPriced,
             message: "the orders have not been priced yet".into(),
         });
     };
     let total = format_cents(q.total_cents);
     let (status, reason, message) = match cap(ctx) {
-        _ if !q.problems.is_empty() => (false, "NotPayable", q.problems.join("; ")),
+        _ if !q.problems.is_empty() => (false, Reason::NotPayable, q.problems.join("; ")),
         Some((c, src)) if q.total_cents > c => (
             false,
-            "OverBudget",
+            Reason::OverBudget,
             format!("{total} is above {} ({src})", format_cents(c)),
         ),
         _ => (
             true,
-            "Payable",
+            Reason::Payable,
             format!("{} can be paid for {total}", q.ids.join(", ")),
         ),
     };
     Some(Desired {
         type_: PAYABLE,
         status,
-        reason: reason.into(),
+        reason,
         message: format!("{message} (priced at {})", q.checked_at),
     })
 }
@@ -353,7 +361,7 @@ fn spec_gate(ctx: &Ctx<'_>) -> Option<Gate> {
     (!errors.is_empty()).then(|| {
         (
             Action::AwaitChange { recheck: None },
-            Summary::new("InvalidSpec", errors.join("; ")).stalled(),
+            Summary::new(Reason::InvalidSpec, errors.join("; ")).stalled(),
         )
     })
 }
@@ -374,7 +382,7 @@ fn settled_gate(ctx: &Ctx<'_>, ids: &[String]) -> Gate {
     if failed.is_empty() && unpayable.is_empty() && partly.is_empty() {
         let rid = ctx.st.request_id.clone().unwrap_or_default();
         let mut s = Summary::new(
-            "Paid",
+            Reason::Paid,
             format!("paid and delivered {} (RequestId {rid})", ids.join(", ")),
         )
         .idle();
@@ -399,9 +407,9 @@ fn settled_gate(ctx: &Ctx<'_>, ids: &[String]) -> Gate {
         parts.push(format!("{} can never be paid", detail.join(", ")));
     }
     let reason = match (failed.is_empty(), partly.is_empty()) {
-        (false, _) => "DeliveryFailed",
-        (true, false) => "PartlyUnpayable",
-        (true, true) => "OrderUnpayable",
+        (false, _) => Reason::DeliveryFailed,
+        (true, false) => Reason::PartlyUnpayable,
+        (true, true) => Reason::OrderUnpayable,
     };
     (
         Action::AwaitChange { recheck: None },
@@ -418,7 +426,7 @@ fn pay_blocked(ctx: &mut Ctx<'_>, remaining: &[String]) -> Option<Gate> {
                 format!("PayDeals failed: {}; change the spec to retry", describe(e)),
             ),
             None => (
-                "Failed".into(),
+                Reason::Failed,
                 "payment failed; change the spec to retry".into(),
             ),
         };
@@ -429,7 +437,7 @@ fn pay_blocked(ctx: &mut Ctx<'_>, remaining: &[String]) -> Option<Gate> {
         // Reconciling=True (reason Suspended), not idle: an approval gate is work not done, so
         // kstatus (Flux, `kubectl wait`) reads InProgress, never Current, and Ready stays False.
         let s = Summary::new(
-            "Suspended",
+            Reason::Suspended,
             format!(
                 "spec.suspend is true: {} will be paid when it is set to false",
                 remaining.join(", ")
@@ -437,15 +445,15 @@ fn pay_blocked(ctx: &mut Ctx<'_>, remaining: &[String]) -> Option<Gate> {
         );
         return Some((Action::AwaitChange { recheck: None }, s));
     }
-    if let Some((code, message)) = credentials_problem(ctx) {
+    if let Some((reason, message)) = credentials_problem(ctx) {
         ctx.st.last_error = Some(LastError {
-            code: code.clone(),
+            code: reason.to_string(),
             message: message.clone(),
             request_id: None,
             class: ErrorClass::NeedsHuman,
         });
         let recheck = Some(ctx.policy.credentials_recheck);
-        let s = Summary::new(code, message).stalled();
+        let s = Summary::new(reason, message).stalled();
         return Some((Action::AwaitChange { recheck }, s));
     }
     let left = left_until(ctx, ctx.st.next_retry_at.as_deref())?;
@@ -455,12 +463,12 @@ fn pay_blocked(ctx: &mut Ctx<'_>, remaining: &[String]) -> Option<Gate> {
 fn backoff_summary(ctx: &Ctx<'_>, left: Duration) -> Summary {
     let secs = left.as_secs();
     let Some(e) = &ctx.st.last_error else {
-        return Summary::new("Backoff", format!("waiting; retrying in {secs}s"));
+        return Summary::new(Reason::Backoff, format!("waiting; retrying in {secs}s"));
     };
     let n = ctx.st.unknown_outcomes;
     if n > 0 {
         return Summary::new(
-            OUTCOME_UNKNOWN,
+            Reason::OutcomeUnknown,
             format!(
                 "PayDeals outcome unknown {n} time(s) in a row, the orders proved unpaid each time; last error {}; next attempt in {secs}s",
                 describe(e)
@@ -503,17 +511,20 @@ fn start_attempt(ctx: &mut Ctx<'_>, kind: IdKind, remaining: Vec<String>) -> Gat
     );
     ctx.note(
         NoteType::Normal,
-        "PaymentStarted",
+        Reason::PaymentStarted,
         format!("calling PayDeals for {what}"),
     );
-    let s = Summary::new("Paying", format!("PayDeals call in flight for {what}"));
+    let s = Summary::new(
+        Reason::Paying,
+        format!("PayDeals call in flight for {what}"),
+    );
     (Action::Pay { attempt, request }, s)
 }
 
 /// Payable now, but the shell holds new attempts back (its budget or deadline is spent).
 fn held(remaining: &[String]) -> Gate {
     let s = Summary::new(
-        "Paying",
+        Reason::Paying,
         format!(
             "{} will be paid next (no PayDeals call made yet)",
             remaining.join(", ")
@@ -560,9 +571,9 @@ fn delivery_gate(ctx: &mut Ctx<'_>, kind: IdKind, delivering: Vec<String>) -> Ga
             .iter()
             .any(|id| ctx.state_of(id) == Some(OrderState::PartlyPaid));
     let reason = match (missing, partly) {
-        (true, _) => "OrderNotFound",
-        (false, true) => "PartlyPaid",
-        _ => "Delivering",
+        (true, _) => Reason::OrderNotFound,
+        (false, true) => Reason::PartlyPaid,
+        _ => Reason::Delivering,
     };
     match left_until(ctx, p.next_at.as_deref()) {
         None => (
@@ -598,7 +609,7 @@ fn choose(ctx: &mut Ctx<'_>) -> Gate {
         // Another replica's call, met while folding an answer: leave it to that replica (or, if it
         // died, to the next observation).
         let s = Summary::new(
-            "Paying",
+            Reason::Paying,
             format!(
                 "PayDeals call in flight for {} (attempt {})",
                 a.ids.join(", "),
@@ -661,7 +672,7 @@ fn paid_condition(ctx: &Ctx<'_>) -> Desired {
         return Desired {
             type_: PAID,
             status: false,
-            reason: "NotPaid".into(),
+            reason: Reason::NotPaid,
             message: "no money has moved".into(),
         };
     }
@@ -675,29 +686,29 @@ fn paid_condition(ctx: &Ctx<'_>) -> Desired {
         )
     });
     let reason = match (all_charged, any_failed) {
-        (_, true) => "DeliveryFailed",
-        (true, false) => "Paid",
-        (false, false) => "PartiallyPaid",
+        (_, true) => Reason::DeliveryFailed,
+        (true, false) => Reason::Paid,
+        (false, false) => Reason::PartiallyPaid,
     };
     Desired {
         type_: PAID,
         status: true,
-        reason: reason.into(),
+        reason,
         message: format!("charged for {}", charged.join(", ")),
     }
 }
 
 /// kstatus shape: Reconciling and Stalled carry the reason only while True.
 fn desired(s: &Summary, paid: Desired) -> Vec<Desired> {
-    let when = |on: bool, off: &str| -> (String, String) {
+    let when = |on: bool, off: Reason| -> (Reason, String) {
         if on {
             (s.reason.clone(), s.message.clone())
         } else {
-            (off.to_string(), String::new())
+            (off, String::new())
         }
     };
-    let (rec_reason, rec_msg) = when(s.reconciling, "Settled");
-    let (st_reason, st_msg) = when(s.stalled, "Progressing");
+    let (rec_reason, rec_msg) = when(s.reconciling, Reason::Settled);
+    let (st_reason, st_msg) = when(s.stalled, Reason::Progressing);
     vec![
         Desired {
             type_: READY,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::conditions::{PAID, PAYABLE, READY, RECONCILING, STALLED, find, is_true};
+use super::conditions::{ConditionType, PAID, PAYABLE, READY, RECONCILING, STALLED, find, is_true};
 use super::*;
 use dealpay_api::{DealPaymentSpec, DealPaymentStatus, OrderState};
 use tencent_billing::models::{Deal, PayDealsResponse, ResourceIds};
@@ -81,7 +81,7 @@ impl Run {
     fn st(&self) -> &DealPaymentStatus {
         self.status.as_ref().unwrap()
     }
-    fn cond(&self, t: &str) -> (String, String, String) {
+    fn cond(&self, t: ConditionType) -> (String, String, String) {
         let c = find(&self.st().conditions, t).unwrap();
         (c.status.clone(), c.reason.clone(), c.message.clone())
     }
@@ -231,7 +231,7 @@ fn success_is_paid_then_ready_only_once_delivered() {
     assert_eq!(r.st().attempts, 1);
     // Settled stays settled, even without credentials.
     r.creds = CredentialsState::Unavailable {
-        code: "SecretNotFound".into(),
+        reason: dealpay_api::Reason::SecretNotFound,
         message: "gone".into(),
     };
     assert_eq!(r.step(Event::Observe).action, Action::Done);
@@ -760,7 +760,7 @@ fn suspend_pays_nothing_until_flipped() {
 fn missing_credentials_stall_with_the_reason() {
     let mut r = Run::new(spec(&["o1"]));
     r.creds = CredentialsState::Unavailable {
-        code: "SecretNotFound".into(),
+        reason: dealpay_api::Reason::SecretNotFound,
         message: "Secret ns/x not found".into(),
     };
     let d = r.step(Event::Observe);

@@ -12,11 +12,11 @@ use axum::response::{IntoResponse, Response};
 
 use super::api::{self, ApiFailure};
 use super::auth::{self, AuthInput};
+use super::conn::ConnHandle;
 use super::delivery::unix_ms;
 use super::describe;
 use super::faults::{self, Fault};
 use super::pay::{self, PayContext};
-use super::conn::ConnHandle;
 use super::state::{Shared, State};
 use super::world::format_time;
 use tencent_billing::models::{

@@ -429,9 +429,7 @@ pub fn pay_deals(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::world::{
-        Account, DEMO_BALANCE, DEMO_SECRET_ID, DEMO_UIN, DEMO_VOUCHER_ID, Order,
-    };
+    use crate::world::{Account, DEMO_BALANCE, DEMO_SECRET_ID, DEMO_UIN, DEMO_VOUCHER_ID, Order};
 
     fn demo() -> World {
         let mut w = World::demo();

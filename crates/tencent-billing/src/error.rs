@@ -86,19 +86,6 @@ pub fn classify(code: &str) -> ErrorClass {
     }
 }
 
-/// The short reason used in conditions and metrics: the last segment of the code, e.g. `BalanceInsufficient`.
-pub fn reason_for_code(code: &str) -> String {
-    let last = code.rsplit('.').next().unwrap_or(code);
-    let cleaned: String = last.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-    match cleaned.as_str() {
-        "" => "UnknownError".to_string(),
-        "NeedPayTogeter" => "NeedPayTogether".to_string(),
-        "RequestLimitExceeded" => "RateLimited".to_string(),
-        c if c.chars().next().is_some_and(|ch| ch.is_ascii_digit()) => format!("E{c}"),
-        _ => cleaned,
-    }
-}
-
 /// An error answered by the API inside the `Response.Error` envelope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
@@ -247,22 +234,6 @@ mod tests {
             CallError::OutcomeUnknown("timeout".into()).class(),
             OutcomeUnknown
         );
-    }
-
-    #[test]
-    fn reasons_are_short_camel_case() {
-        assert_eq!(
-            reason_for_code("FailedOperation.BalanceInsufficient"),
-            "BalanceInsufficient"
-        );
-        assert_eq!(
-            reason_for_code("FailedOperation.NeedPayTogeter"),
-            "NeedPayTogether"
-        );
-        assert_eq!(reason_for_code("RequestLimitExceeded"), "RateLimited");
-        assert_eq!(reason_for_code("InternalError"), "InternalError");
-        assert_eq!(reason_for_code(""), "UnknownError");
-        assert_eq!(reason_for_code("Weird-Code!"), "WeirdCode");
     }
 
     #[test]
