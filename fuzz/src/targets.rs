@@ -26,13 +26,14 @@
 
 use std::sync::OnceLock;
 
+use dealpay_operator::api::Reason;
 use dealpay_operator::sandbox::api::{self, ApiFailure};
 use dealpay_operator::sandbox::auth::{self, AuthInput, UNSIGNED_PAYLOAD};
 use dealpay_operator::sandbox::world::{DEMO_UIN, World};
 use dealpay_operator::sandbox::{describe, pay};
 use dealpay_operator::tencent::client::request_headers;
 use dealpay_operator::tencent::credentials::Credentials;
-use dealpay_operator::tencent::error::{CallError, classify, reason_for_code};
+use dealpay_operator::tencent::error::{CallError, classify};
 use dealpay_operator::tencent::models::{
     DescribeDealsResponse, PAY_DEALS, PayDealsResponse, parse_response as parse,
 };
@@ -115,7 +116,7 @@ impl<'a> Reader<'a> {
 fn call_error_is_sane(e: &CallError) {
     let _ = (e.class(), e.code(), e.to_string(), format!("{e:?}"));
     if let CallError::Api(a) = e {
-        let _ = (classify(&a.code), reason_for_code(&a.code), a.to_string());
+        let _ = (classify(&a.code), Reason::from_code(&a.code), a.to_string());
     }
 }
 
