@@ -9,6 +9,7 @@ pub mod conditions;
 mod lookup;
 pub mod money;
 mod plan;
+pub mod spend;
 mod time;
 
 use std::time::Duration;
@@ -21,6 +22,7 @@ use crate::tencent::models::{Deal, PayDealsRequest, PayDealsResponse};
 
 pub use backoff::{Curve, Policy};
 pub use lookup::{Verdict, verdict};
+pub use spend::{Charge, WindowBudget};
 pub use time::{api_time, rfc3339};
 
 /// What happened since the status was last decided.
