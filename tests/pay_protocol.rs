@@ -88,9 +88,11 @@ async fn a_sticky_internal_error_backs_off_instead_of_storming() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Before the fix: 98 PayDeals and 98 lookups in these 10 s.
+    // Before the fix: 98 PayDeals and 98 lookups in these 10 s. The unknown-outcome backoff (5 s
+    // base, jitter down to half, doubling) leaves room for at most 3 calls in 10 s; a slow machine
+    // only makes fewer, so only the upper bound is a property of the code.
     let (pays, lookups) = (calls(&sb, "PayDeals"), calls(&sb, "DescribeDealsByCond"));
-    assert!((2..=4).contains(&pays), "{pays} PayDeals in 10 s");
+    assert!((1..=4).contains(&pays), "{pays} PayDeals in 10 s");
     assert!(lookups <= pays + 1, "{lookups} lookups for {pays} PayDeals");
     let st = status(&out);
     assert_eq!(st["unknownOutcomes"].as_u64(), Some(pays));

@@ -1,7 +1,7 @@
 //! `dealpay sandbox` as a process: first stdout line, TLS files, state files, demo state, signals.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dealpay_operator::sandbox::World;
 
@@ -40,14 +40,21 @@ impl Running {
             .status()
             .unwrap();
         assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s.code().unwrap_or(-1);
+        // Waits for the exit itself; a watchdog SIGKILLs a sandbox that ignores SIGTERM, so the
+        // wait ends either way and the test says which.
+        let pid = self.child.id().to_string();
+        let (exited, watch) = std::sync::mpsc::channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            let ignored = watch.recv_timeout(Duration::from_secs(20)).is_err();
+            if ignored {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
             }
-            assert!(Instant::now() < deadline, "sandbox ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            ignored
+        });
+        let code = self.child.wait().unwrap().code().unwrap_or(-1);
+        let _ = exited.send(());
+        assert!(!watchdog.join().unwrap(), "sandbox ignored SIGTERM");
+        code
     }
 }
 
