@@ -377,10 +377,16 @@ fn quote_gate(ctx: &mut Ctx<'_>, kind: IdKind, remaining: &[String]) -> Option<G
     }
     if ctx.spec.dry_run {
         let within = cap.map(|c| format!(", within {} ({})", format_cents(c.cents), c.describe()));
+        // DescribeDealsByCond lists no package membership: the one check a lookup cannot make.
+        let packages = if kind == IdKind::Order {
+            "; package orders cannot be seen before paying (PayDeals refuses an incomplete package with FailedOperation.NeedPayTogether, naming the missing orders, and charges nothing)"
+        } else {
+            ""
+        };
         let s = Summary::new(
             "DryRun",
             format!(
-                "dry run: {} can be paid now for {total}{}; set spec.dryRun to false to pay",
+                "dry run: {} can be paid now for {total}{}; set spec.dryRun to false to pay{packages}",
                 remaining.join(", "),
                 within.unwrap_or_default()
             ),
