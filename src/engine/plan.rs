@@ -446,6 +446,42 @@ fn total_cost(ctx: &Ctx<'_>) -> Option<String> {
     sum.map(format_cents)
 }
 
+/// Once the charged orders are priced: a charge that differs from the pricing it was paid on is an
+/// Event, and one above a fixed cap says so (the price rose between the pricing and PayDeals).
+fn price_drift(ctx: &mut Ctx<'_>) {
+    let Some(q) = ctx.st.quote.clone() else {
+        return;
+    };
+    let charged: Option<i64> = q
+        .ids
+        .iter()
+        .map(|id| {
+            ctx.record_of(id)
+                .filter(|o| o.state.charged())
+                .and_then(|o| o.cost_cents)
+        })
+        .sum();
+    let Some(charged) = charged.filter(|&c| c != q.total_cents) else {
+        return;
+    };
+    let mut message = format!(
+        "{} charged {} (RealTotalCost after payment), priced {} at {}",
+        q.ids.join(", "),
+        format_cents(charged),
+        format_cents(q.total_cents),
+        q.checked_at
+    );
+    let fixed = cap(ctx).filter(|c| !matches!(c.source, Source::Budget(_)));
+    if let Some(c) = fixed.filter(|c| charged > c.cents) {
+        message.push_str(&format!(
+            "; above {} set by {}: the price rose after the pricing",
+            format_cents(c.cents),
+            c.describe()
+        ));
+    }
+    ctx.note(NoteType::Warning, "PriceChanged", message);
+}
+
 fn spec_gate(ctx: &Ctx<'_>) -> Option<Gate> {
     let errors = validate_spec(ctx.spec);
     (!errors.is_empty()).then(|| {
@@ -824,7 +860,11 @@ pub(super) fn plan(mut ctx: Ctx<'_>) -> Decision {
     let (action, s) = choose(&mut ctx);
     let paid = paid_condition(&ctx);
     let payable = payable_condition(&ctx);
+    let before = ctx.st.total_cost.take();
     ctx.st.total_cost = total_cost(&ctx);
+    if before.is_none() && ctx.st.total_cost.is_some() {
+        price_drift(&mut ctx);
+    }
     if s.ready {
         ctx.st.last_error = None;
         ctx.st.next_retry_at = None;

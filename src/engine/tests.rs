@@ -1398,3 +1398,33 @@ fn the_currency_the_api_gives_is_carried_into_the_quote_and_the_total() {
         r.cond(READY).2
     );
 }
+
+#[test]
+fn a_charge_that_differs_from_its_pricing_is_an_event_naming_both() {
+    let mut r = Run::new(capped(&["o1"], "12.50"));
+    r.step(Event::Observe);
+    r.step(looked_up(vec![priced("o1", 1, 1200.0)]));
+    r.step(ok(&["o1"], "rid"));
+    // The price rose between the pricing and PayDeals: the total is what was charged, and it says so.
+    let d = r.step(looked_up(vec![priced("o1", 4, 1300.0)]));
+    assert_eq!(r.st().total_cost.as_deref(), Some("13.00"));
+    let n = d
+        .notes
+        .iter()
+        .find(|n| n.reason == "PriceChanged")
+        .expect("an event");
+    assert_eq!(n.type_, NoteType::Warning);
+    for part in ["charged 13.00", "priced 12.00", "above 12.50"] {
+        assert!(n.message.contains(part), "{part} in {}", n.message);
+    }
+    // Once: later decisions do not repeat it.
+    let d = r.step(Event::Observe);
+    assert!(d.notes.iter().all(|n| n.reason != "PriceChanged"));
+    // Charged as priced: no event.
+    let mut r = Run::new(capped(&["o1"], "12.50"));
+    r.step(Event::Observe);
+    r.step(looked_up(vec![priced("o1", 1, 1200.0)]));
+    r.step(ok(&["o1"], "rid"));
+    let d = r.step(looked_up(vec![priced("o1", 4, 1200.0)]));
+    assert!(d.notes.iter().all(|n| n.reason != "PriceChanged"));
+}
