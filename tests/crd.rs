@@ -341,7 +341,7 @@ fn crd_json_schema_and_dealpay_pay_agree_on_every_pattern() {
     let mut wrong = Vec::new();
     for (field, values) in pattern_cases() {
         for (v, ok) in values {
-            let mut obj = object_with(&field, &v);
+            let mut obj = object_with(field, &v);
             let pay = validate_object(&mut obj);
             let named = pay.iter().any(|e| e.contains(&format!("spec.{field}")));
             let verdicts = [

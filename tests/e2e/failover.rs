@@ -148,8 +148,7 @@ async fn leader_killed_between_write_ahead_and_call_follower_pays_once() {
         first("looking up orders with DescribeDealsByCond") < first("calling PayDeals"),
         "the follower looked the recorded attempts up before paying"
     );
-    b.kill().await;
-    sb.stop().await;
+    finish([b], sb).await;
 }
 
 /// (b) The leader is SIGKILLed after PayDeals charged and before its answer arrived (the sandbox
@@ -198,8 +197,7 @@ async fn leader_killed_between_call_and_answer_follower_settles_by_lookup() {
         !log.contains("calling PayDeals"),
         "the follower never called PayDeals for charged orders"
     );
-    b.kill().await;
-    sb.stop().await;
+    finish([b], sb).await;
 }
 
 /// (c) The leader loses the Lease (it is handed to the follower by rewriting the Lease object, as
@@ -265,7 +263,5 @@ async fn leader_losing_the_lease_before_the_call_never_calls() {
         "the replica that lost the Lease made no PayDeals call"
     );
     assert!(!a.leads().await, "a stays a follower");
-    a.kill().await;
-    b.kill().await;
-    sb.stop().await;
+    finish([a, b], sb).await;
 }

@@ -92,9 +92,9 @@ async fn kstatus_reads_the_lifecycle_the_operator_writes() {
     let Setup { client, ns, sb, .. } = &s;
     let api = Api::<DealPayment>::namespaced(client.clone(), ns);
     let orders = sb.add_orders("4300000000000", 3).await;
-    secret(&client, &ns, "creds", DEMO_ID, DEMO_KEY).await;
+    secret(client, ns, "creds", DEMO_ID, DEMO_KEY).await;
     // Before any operator runs: the CRD's status default makes a new object InProgress, not Current.
-    payment(&client, &ns, "new", &orders[..1], Some("creds")).await;
+    payment(client, ns, "new", &orders[..1], Some("creds")).await;
     let obj = get(&api, "new").await;
     assert_eq!(obj["status"]["observedGeneration"], 0, "{obj:#}");
     assert_eq!(kstatus(&obj), "InProgress");
@@ -105,9 +105,9 @@ async fn kstatus_reads_the_lifecycle_the_operator_writes() {
         Some(json!({"kind": "latency", "ms": 600000, "orders": [orders[1]], "action": "PayDeals"})),
     )
     .await;
-    payment(&client, &ns, "hangs", &orders[1..2], Some("creds")).await;
+    payment(client, ns, "hangs", &orders[1..2], Some("creds")).await;
     // Stalled: its Secret does not exist.
-    payment(&client, &ns, "stalls", &orders[2..3], Some("missing")).await;
+    payment(client, ns, "stalls", &orders[2..3], Some("missing")).await;
     let op = s.operator("").await;
     let paid = wait_kstatus(&api, "new", "Current", 60).await;
     assert_eq!(paid["status"]["conditions"][0]["reason"], "Paid");
@@ -130,7 +130,7 @@ async fn kstatus_reads_the_lifecycle_the_operator_writes() {
     {
         assert_eq!(kstatus(&changed), "InProgress");
     }
-    let suspended = wait_ready(&client, &ns, "stalls", "False", "Suspended", 30).await;
+    let suspended = wait_ready(client, ns, "stalls", "False", "Suspended", 30).await;
     let suspended = serde_json::to_value(suspended).unwrap();
     assert_eq!(
         kstatus(&suspended),

@@ -144,8 +144,20 @@ pub async fn secret(client: &Client, ns: &str, name: &str, id: &str, key: &str) 
         "stringData": {"secretId": id, "secretKey": key}
     }))
     .unwrap();
-    Api::<Secret>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &s)
+    create(client, ns, &s).await;
+}
+
+async fn create<K>(client: &Client, ns: &str, object: &K)
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    Api::<K>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), object)
         .await
         .unwrap();
 }
@@ -163,11 +175,7 @@ pub async fn payment(
     };
     spec.credentials =
         secret.map(|s| serde_json::from_value(json!({"secretRef": {"name": s}})).unwrap());
-    let dp = DealPayment::new(name, spec);
-    Api::<DealPayment>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &dp)
-        .await
-        .unwrap();
+    create(client, ns, &DealPayment::new(name, spec)).await;
 }
 
 /// Waits (on watch events) until the Ready condition has `status` and `reason`.
@@ -591,7 +599,28 @@ pub async fn setup(prefix: &str, sandbox_args: &[&str]) -> Setup {
 impl Setup {
     /// An operator watching this namespace on its Lease, logging to `<ns><tag>.log`.
     pub async fn operator(&self, tag: &str) -> Operator {
-        let log = log_dir().join(format!("{}{tag}.log", self.ns));
-        Operator::start(self.c, &self.sb, &self.ns, &self.lease, log).await
+        self.operator_with(tag, &self.ns, &[], &[]).await
     }
+
+    /// An operator on this Lease watching `namespaces`, with extra flags and environment.
+    pub async fn operator_with(
+        &self,
+        tag: &str,
+        namespaces: &str,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Operator {
+        let log = log_dir().join(format!("{}{tag}.log", self.ns));
+        Operator::start_with(self.c, &self.sb, namespaces, &self.lease, log, extra, envs).await
+    }
+}
+
+/// The end of every end-to-end test: the operators stop, then the ledger must show no order paid
+/// twice, then the sandbox stops.
+pub async fn finish(ops: impl IntoIterator<Item = Operator>, sb: SandboxProc) {
+    for op in ops {
+        op.kill().await;
+    }
+    sb.assert_never_paid_twice().await;
+    sb.stop().await;
 }

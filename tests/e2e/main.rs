@@ -166,20 +166,14 @@ async fn payment_becomes_ready_with_what_the_api_paid() {
         !log.contains(DEMO_KEY),
         "the secret key never reaches a log line"
     );
-    op.kill().await;
-    sb.assert_never_paid_twice().await;
-    sb.stop().await;
+    finish([op], sb).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "end to end: needs scripts/local-cluster; scripts/test runs it with --include-ignored"]
 async fn every_cause_is_explained_and_fixing_it_leads_to_ready() {
     let Scenario {
-        c: _,
-        client,
-        ns,
-        sb,
-        op,
+        client, ns, sb, op, ..
     } = scenario("e2e-fix", &[]).await;
     let o = sb.add_orders("4200000000000", 3).await;
     secret(&client, &ns, "good", DEMO_ID, DEMO_KEY).await;
@@ -276,9 +270,7 @@ async fn every_cause_is_explained_and_fixing_it_leads_to_ready() {
     );
     let log = std::fs::read_to_string(&op.log).unwrap();
     assert!(!log.contains(DEMO_KEY) && !log.contains("not-the-key-31337"));
-    op.kill().await;
-    sb.assert_never_paid_twice().await;
-    sb.stop().await;
+    finish([op], sb).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -296,8 +288,8 @@ async fn operator_killed_mid_payment_never_charges_twice() {
     )
     .await;
     let orders = sb.add_orders("4300000000000", 10).await;
-    secret(&client, &ns, "creds", DEMO_ID, DEMO_KEY).await;
-    pay_each(&client, &ns, &orders).await;
+    secret(client, ns, "creds", DEMO_ID, DEMO_KEY).await;
+    pay_each(client, ns, &orders).await;
     // Kill hard once charges happened (the ledger shows them).
     wait_until("three charges", 60, || async {
         sb.charges().await.len() >= 3
@@ -306,7 +298,7 @@ async fn operator_killed_mid_payment_never_charges_twice() {
     op.kill().await;
     sb.admin(Method::DELETE, "/faults", None).await;
     let op = s.operator("-2").await;
-    wait_all_paid(&client, &ns, orders.len(), 90).await;
+    wait_all_paid(client, ns, orders.len(), 90).await;
     let charges = sb.charges().await;
     assert!(
         orders.iter().all(|id| charges.get(id) == Some(&1)),
@@ -317,9 +309,7 @@ async fn operator_killed_mid_payment_never_charges_twice() {
         log.contains("DescribeDealsByCond"),
         "the restarted operator resolved unknown outcomes by lookup"
     );
-    op.kill().await;
-    sb.assert_never_paid_twice().await;
-    s.sb.stop().await;
+    finish([op], s.sb).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -330,9 +320,9 @@ async fn two_replicas_with_leader_election_charge_once() {
     let (a, b) = (s.operator("-a").await, s.operator("-b").await);
     let Setup { client, ns, sb, .. } = &s;
     let orders = sb.add_orders("4400000000000", 20).await;
-    secret(&client, &ns, "creds", DEMO_ID, DEMO_KEY).await;
-    pay_each(&client, &ns, &orders).await;
-    wait_all_paid(&client, &ns, orders.len(), 90).await;
+    secret(client, ns, "creds", DEMO_ID, DEMO_KEY).await;
+    pay_each(client, ns, &orders).await;
+    wait_all_paid(client, ns, orders.len(), 90).await;
     let charges = sb.charges().await;
     assert!(
         orders.iter().all(|id| charges.get(id) == Some(&1)),
@@ -343,21 +333,14 @@ async fn two_replicas_with_leader_election_charge_once() {
         .filter(|m| m.lines().any(|l| l == "dealpay_leader 1"))
         .count();
     assert_eq!(leaders, 1, "exactly one replica leads");
-    a.kill().await;
-    b.kill().await;
-    sb.assert_never_paid_twice().await;
-    s.sb.stop().await;
+    finish([a, b], s.sb).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "end to end: needs scripts/local-cluster; scripts/test runs it with --include-ignored"]
 async fn two_hundred_payments_at_once_stay_under_the_rate_limit() {
     let Scenario {
-        c: _,
-        client,
-        ns,
-        sb,
-        op,
+        client, ns, sb, op, ..
     } = scenario("e2e-load", &["--double-charge"]).await;
     let orders = sb.add_orders("4500000000000", 200).await;
     secret(&client, &ns, "creds", DEMO_ID, DEMO_KEY).await;
@@ -394,24 +377,24 @@ async fn two_hundred_payments_at_once_stay_under_the_rate_limit() {
     assert_eq!(limited, 0, "{stats}");
     let charges = sb.charges().await;
     assert!(orders.iter().all(|id| charges.get(id) == Some(&1)));
-    op.kill().await;
-    sb.assert_never_paid_twice().await;
-    sb.stop().await;
+    finish([op], sb).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "end to end: needs scripts/local-cluster; scripts/test runs it with --include-ignored"]
 async fn secrets_of_other_namespaces_cannot_be_used_and_never_leak() {
+    let s = setup("e2e-tenant-a", &[]).await;
+    let ns_b = namespace(&s.client, "e2e-tenant-b").await;
+    let op = s
+        .operator_with("", &format!("{},{ns_b}", s.ns), &[], &[])
+        .await;
     let Setup {
         c,
         client,
         ns: ns_a,
-        lease,
         sb,
-    } = setup("e2e-tenant-a", &[]).await;
-    let ns_b = namespace(&client, "e2e-tenant-b").await;
-    let both = format!("{ns_a},{ns_b}");
-    let op = Operator::start(c, &sb, &both, &lease, log_dir().join(format!("{ns_a}.log"))).await;
+        ..
+    } = s;
     let orders = sb.add_orders("4600000000000", 1).await;
     secret(&client, &ns_a, "creds", DEMO_ID, DEMO_KEY).await;
     // Tenant B names tenant A's Secret: it is looked up in B only.
@@ -435,36 +418,31 @@ async fn secrets_of_other_namespaces_cannot_be_used_and_never_leak() {
     }
     let log = std::fs::read_to_string(&op.log).unwrap();
     assert!(!log.contains(DEMO_KEY));
-    op.kill().await;
-    sb.assert_never_paid_twice().await;
-    sb.stop().await;
+    finish([op], sb).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "end to end: needs scripts/local-cluster; scripts/test runs it with --include-ignored"]
 async fn default_credentials_only_in_allowed_namespaces() {
+    let s = setup("e2e-platform", &[]).await;
+    let other = namespace(&s.client, "e2e-other").await;
+    let op = s
+        .operator_with(
+            "",
+            &format!("{},{other}", s.ns),
+            &["--default-credentials-namespaces", &s.ns],
+            &[
+                ("TENCENTCLOUD_SECRET_ID", DEMO_ID),
+                ("TENCENTCLOUD_SECRET_KEY", DEMO_KEY),
+            ],
+        )
+        .await;
     let Setup {
-        c,
         client,
         ns: allowed,
-        lease,
         sb,
-    } = setup("e2e-platform", &[]).await;
-    let other = namespace(&client, "e2e-other").await;
-    let both = format!("{allowed},{other}");
-    let op = Operator::start_with(
-        c,
-        &sb,
-        &both,
-        &lease,
-        log_dir().join(format!("{allowed}.log")),
-        &["--default-credentials-namespaces", &allowed],
-        &[
-            ("TENCENTCLOUD_SECRET_ID", DEMO_ID),
-            ("TENCENTCLOUD_SECRET_KEY", DEMO_KEY),
-        ],
-    )
-    .await;
+        ..
+    } = s;
     let orders = sb.add_orders("4700000000000", 2).await;
     payment(&client, &allowed, "platform", &orders[..1], None).await;
     payment(&client, &other, "sneaky", &orders[1..], None).await;
@@ -489,20 +467,14 @@ async fn default_credentials_only_in_allowed_namespaces() {
     let charges = sb.charges().await;
     assert_eq!(charges.get(&orders[0]), Some(&1));
     assert_eq!(charges.get(&orders[1]), None);
-    op.kill().await;
-    sb.assert_never_paid_twice().await;
-    sb.stop().await;
+    finish([op], sb).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "end to end: needs scripts/local-cluster; scripts/test runs it with --include-ignored"]
 async fn sigterm_finishes_and_records_calls_in_flight() {
     let Scenario {
-        c: _,
-        client,
-        ns,
-        sb,
-        op,
+        client, ns, sb, op, ..
     } = scenario("e2e-term", &[]).await;
     // Each PayDeals answer takes 2 s: SIGTERM arrives while calls are in flight.
     sb.admin(
@@ -540,6 +512,5 @@ async fn sigterm_finishes_and_records_calls_in_flight() {
             );
         }
     }
-    sb.assert_never_paid_twice().await;
-    sb.stop().await;
+    finish([], sb).await;
 }

@@ -116,13 +116,17 @@ pub fn code(resp: &Value) -> String {
 
 /// Admin API: GET a path under /_sandbox/ as JSON.
 pub async fn admin_get(sb: &Sandbox, path: &str) -> Value {
-    let text = reqwest::get(format!("{}/_sandbox/{path}", sb.url()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    serde_json::from_str(&text).unwrap()
+    get_json(
+        &reqwest::Client::new(),
+        &format!("{}/_sandbox/{path}", sb.url()),
+    )
+    .await
+}
+
+/// GET `url` and parse the body as JSON (whatever the status: the sandbox answers errors in JSON).
+pub async fn get_json(http: &reqwest::Client, url: &str) -> Value {
+    let text = http.get(url).send().await.unwrap().text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{url}: {e}: {text}"))
 }
 
 /// Admin API: send a JSON body with `method`; returns status and JSON (Null for empty bodies).
