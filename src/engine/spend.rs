@@ -101,7 +101,7 @@ pub fn format_window(d: Duration) -> String {
     let secs = d.as_secs();
     let (unit, per) = UNITS
         .iter()
-        .find(|(_, per)| secs > 0 && secs % per == 0)
+        .find(|(_, per)| secs > 0 && secs.is_multiple_of(*per))
         .unwrap_or(&("s", 1));
     format!("{}{unit}", secs / per)
 }
