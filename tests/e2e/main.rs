@@ -4,6 +4,7 @@
 //! Every test is `#[ignore]`d, so a plain `cargo test` reports them as ignored; scripts/test starts
 //! `scripts/local-cluster` and runs them with `--include-ignored`.
 
+mod budget;
 mod failover;
 mod gitops;
 #[allow(dead_code)] // some helpers serve only tests/chaos.rs, which includes this file too
