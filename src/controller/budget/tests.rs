@@ -236,3 +236,29 @@ fn forgetting_on_a_new_leadership_falls_back_to_the_store() {
     l.forget();
     assert_eq!(l.measure("team-a", &[], now()).unwrap().spent_cents, 0);
 }
+
+#[test]
+fn the_flag_and_its_environment_variable_reach_run() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: crate::controller::RunArgs,
+    }
+    let cli = Cli::try_parse_from([
+        "dealpay",
+        "--namespace-budget",
+        "team-a=5000.00/24h",
+        "--namespace-budget",
+        "*=1/1h,team-b=2/7d",
+    ])
+    .unwrap();
+    let flags: Vec<String> = cli
+        .run
+        .namespace_budgets
+        .iter()
+        .map(|b| b.to_string())
+        .collect();
+    assert_eq!(flags, ["team-a=5000.00/1d", "*=1.00/1h", "team-b=2.00/7d"]);
+    assert!(Cli::try_parse_from(["dealpay", "--namespace-budget", "team-a=5000"]).is_err());
+}
