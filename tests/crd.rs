@@ -70,6 +70,7 @@ fn structural_schema_enforces_one_of_and_bounds() {
             "Orders",
             "BigDeals",
             "Cost",
+            "Currency",
             "Resources",
             "Age",
             "Message"
@@ -88,6 +89,8 @@ fn structural_schema_enforces_one_of_and_bounds() {
     assert_eq!(col("Orders")["jsonPath"], ".spec.orderIds");
     assert_eq!(col("Message")["priority"], 1);
     assert_eq!(col("Resources")["priority"], 1);
+    assert_eq!(col("Currency")["jsonPath"], ".status.currency");
+    assert_eq!(col("Currency")["priority"], 1);
     // kstatus: a DealPayment the operator has not written yet reads InProgress, not Current.
     assert_eq!(
         root_schema()["properties"]["status"]["default"],
