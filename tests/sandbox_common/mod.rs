@@ -8,6 +8,16 @@ use dealpay_operator::tencent::client::request_headers;
 use dealpay_operator::tencent::{Client, ClientConfig, Credentials};
 use serde_json::Value;
 
+/// Polls the in-process sandbox's state until `f` holds (it offers nothing to await), failing after
+/// 20 s rather than going on as if it held.
+pub async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// The demo account's credentials.
 pub fn demo_creds() -> Credentials {
     Credentials::new(DEMO_SECRET_ID, DEMO_SECRET_KEY, None)
