@@ -317,7 +317,7 @@ fn over_cap(ctx: &Ctx<'_>, q: &Quote, c: Cap, remaining: &[String]) -> Gate {
             let s = Summary::new(
                 "OverBudget",
                 format!(
-                    "{figures}; the oldest charge leaves the window at {}, then the orders are priced again",
+                    "{figures}; the oldest charge leaves the window at {}, then the payment is checked again",
                     rfc3339(at)
                 ),
             );
