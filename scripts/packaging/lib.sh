@@ -54,10 +54,14 @@ expect_fail() { # NAME CMD...: PASS when CMD fails
 
 skip() { record SKIP "$1" "$2"; }
 
-cleanup() {
-  local pid
+cleanup() { # stop what the checks started: TERM, and KILL after 15 s (a watchdog, not a wait)
+  local pid dog
   for pid in "${CLEANUP_PIDS[@]}"; do
-    kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    kill "$pid" 2>/dev/null || continue
+    ( sleep 15; kill -KILL "$pid" ) >/dev/null 2>&1 &
+    dog=$!
+    wait "$pid" 2>/dev/null
+    kill "$dog" 2>/dev/null
   done
   CLEANUP_PIDS=()
   return 0
