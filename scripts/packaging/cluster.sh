@@ -82,10 +82,12 @@ helm_lifecycle() {
   echo "after upgrade, printer columns: $v"; [[ $v == *Suspended* ]] || { echo "helm upgrade did not upgrade the CRD"; rc=1; }
   v=$(K -n "$HT_NS" get deployment "$HT_RELEASE-dealpay-operator" -o jsonpath='{.spec.template.spec.containers[0].env[?(@.name=="DEALPAY_RATE")].value}')
   expect_field "after upgrade, DEALPAY_RATE" "$v" 7 || rc=1
-  # and back to the chart as it is
-  helm_q upgrade "$HT_RELEASE" "$CHART" "${common[@]}" || rc=1
+  # back to the chart as it is, the way docs/install.md upgrades: the values set before stay
+  helm_q upgrade "$HT_RELEASE" "$CHART" "${common[@]}" --reset-then-reuse-values || rc=1
   v=$(crd_field '{.spec.versions[0].additionalPrinterColumns[*].name}')
   echo "after upgrade back, printer columns: $v"; [[ $v != *Suspended* ]] || rc=1
+  v=$(K -n "$HT_NS" get deployment "$HT_RELEASE-dealpay-operator" -o jsonpath='{.spec.template.spec.containers[0].env[?(@.name=="DEALPAY_RATE")].value}')
+  expect_field "after --reset-then-reuse-values, DEALPAY_RATE" "$v" 7 || rc=1
   rm -rf "$tmp"
   # uninstall keeps the CRD (helm.sh/resource-policy: keep) and removes the rest
   helm_q uninstall "$HT_RELEASE" --namespace "$HT_NS" || rc=1
