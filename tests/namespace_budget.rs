@@ -214,9 +214,11 @@ async fn two_payments_at_once_with_budget_for_one_exactly_one_is_paid() {
 
 #[tokio::test]
 async fn budget_window_exhaustion_across_two_deal_payments_in_one_namespace() {
+    // A short window so the test sees it free up, long enough that a loaded machine still checks the
+    // second payment inside it.
     let sb = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let t = tencent(&sb);
-    let ns = Namespace::new("team-a=40.00/3s");
+    let ns = Namespace::new("team-a=40.00/10s");
     let (a, b) = (object(&ns, "a", O2), object(&ns, "b", O1));
     assert_eq!(
         settle(&ns, &a, &t).await,
@@ -229,12 +231,12 @@ async fn budget_window_exhaustion_across_two_deal_payments_in_one_namespace() {
     let Next::After(wait) = settle(&ns, &b, &t).await else {
         panic!("waits for the window")
     };
-    assert!(wait <= Duration::from_secs(3), "{wait:?}");
+    assert!(wait <= Duration::from_secs(10), "{wait:?}");
     let (stalled, reason, msg) = condition(&b, READY);
     assert_eq!(reason, "OverBudget", "{msg}");
     for figure in [
         "12.00",
-        "40.00 per 3s",
+        "40.00 per 10s",
         "34.00 spent in the window",
         "6.00 left",
     ] {
