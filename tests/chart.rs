@@ -307,13 +307,15 @@ fn check_env(c: &Container, chart_defaults: bool, p: &mut Problems) {
             p.want(false, format!("{name}: no flag of `dealpay run` reads it"));
             continue;
         };
-        if chart_defaults && !INTENDED_OVERRIDES.contains(name) {
-            if let (Some(chart), Some(binary)) = (&e.value, default) {
-                p.want(
-                    same_value(chart, binary),
-                    format!("chart default {name}={chart:?} differs from the binary's {binary:?}"),
-                );
-            }
+        if let (true, Some(chart), Some(binary)) = (
+            chart_defaults && !INTENDED_OVERRIDES.contains(name),
+            &e.value,
+            default,
+        ) {
+            p.want(
+                same_value(chart, binary),
+                format!("chart default {name}={chart:?} differs from the binary's {binary:?}"),
+            );
         }
     }
 }

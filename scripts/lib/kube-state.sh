@@ -9,7 +9,7 @@ make_serving_pki() {
   mkdir -p "$dir"
   [[ -f $dir/apiserver.crt ]] && return 0
   (
-    cd "$dir"
+    cd "$dir" || exit 1
     umask 077
     openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 \
       -keyout ca.key -out ca.crt -subj "/CN=$ca_cn" 2>/dev/null

@@ -27,20 +27,20 @@ fetch_packages() {
   echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) sid main" >"$a/sources.list"
   opts=$(apt_opts)
   log "apt-get update (sid, private state in $a)"
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2086,SC2046
   apt-get $opts -qq update >&2 || die "apt-get update for sid failed"
   # The CRD server and Go, and everything they depend on that is Go source (-dev packages).
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2086,SC2046
   apt-cache $opts depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks \
       --no-replaces --no-enhances golang-k8s-apiextensions-apiserver-dev 2>/dev/null \
     | grep -E '^golang-.*-dev$' | sort -u >"$WORK/packages.txt"
   printf '%s\n' "golang-$GO_VERSION-go" "golang-$GO_VERSION-src" >>"$WORK/packages.txt"
   [[ $(wc -l <"$WORK/packages.txt") -gt 100 ]] || die "dependency list looks wrong: $WORK/packages.txt"
   log "apt-get download $(wc -l <"$WORK/packages.txt") packages"
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2086,SC2046
   (cd "$WORK/debs" && apt-get $opts -qq download $(cat "$WORK/packages.txt") >&2) \
     || die "apt-get download failed"
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2086,SC2046
   apt-cache $opts show --no-all-versions $(cat "$WORK/packages.txt") 2>/dev/null \
     | awk '/^Package:/{p=$2} /^Version:/{print p, $2}' >"$WORK/versions.txt"
 }

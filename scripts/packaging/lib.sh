@@ -102,5 +102,5 @@ docs_from() {
 # select_to OUT REGEX RENDERED: docs_from into OUT, and list what was selected
 select_to() {
   docs_from "$2" <"$3" >"$1" || { echo "no document of $3 comes from a template matching $2"; return 1; }
-  echo "selected:" $(sed -n 's/^kind: //p' "$1")
+  echo "selected: $(sed -n 's/^kind: //p' "$1" | tr '\n' ' ')"
 }
