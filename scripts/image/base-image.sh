@@ -11,6 +11,7 @@
 # rebuilt only when its inputs (package list, toolchain, host CA bundle) change: their hash is the
 # image's dev.dealpay.base-key label.
 set -euo pipefail
+trap 'echo "$0: failed at line $LINENO" >&2' ERR
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=scripts/image/env.sh
 source "$HERE/env.sh"
@@ -33,7 +34,7 @@ log() { echo "[base-image] $*" >&2; }
 # The egress CA that this machine's network needs for crates.io is in the host's bundle; the
 # base image trusts what the host trusts (the official image trusts Debian's bundle, which here
 # would not reach crates.io). The build itself never needs more than the registry.
-HOST_CAS=(/usr/local/share/ca-certificates)
+HOST_CAS=/usr/local/share/ca-certificates
 
 toolchain_dir="$(readlink -f "$RUSTUP_SRC/toolchains/$TOOLCHAIN")"
 [[ -x $toolchain_dir/bin/cargo ]] || { log "toolchain $TOOLCHAIN not installed in $RUSTUP_SRC"; exit 1; }
@@ -79,7 +80,7 @@ tar -C "$mnt" --numeric-owner -xf "$ROOTFS_TAR"
 
 # Trust what the host trusts (see HOST_CAS), then rebuild the bundle inside the rootfs.
 cp "$HOST_CAS"/*.crt "$mnt/usr/local/share/ca-certificates/" 2>/dev/null || true
-chroot "$mnt" /usr/sbin/update-ca-certificates --fresh >/dev/null 2>&1
+TMPDIR=/tmp chroot "$mnt" /usr/sbin/update-ca-certificates --fresh >/dev/null 2>&1
 
 # The pinned toolchain, without its HTML docs (the official image installs the minimal profile).
 RH="$mnt/usr/local/rustup"

@@ -12,6 +12,7 @@
 # installs the cross gcc and glibc itself. 1.95.0 has left the backports index, so the .debs are
 # fetched from the pool by name (they are cached under $IMAGE_CACHE).
 set -euo pipefail
+trap 'echo "$0: failed at line $LINENO" >&2' ERR
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=scripts/image/env.sh
 source "$HERE/env.sh"
@@ -69,7 +70,7 @@ trap 'buildah umount "$ctr" >/dev/null 2>&1 || true; buildah rm "$ctr" >/dev/nul
 mnt=$(buildah mount "$ctr")
 tar -C "$mnt" --numeric-owner -xf "$ROOTFS_TAR"
 cp "$HOST_CAS"/*.crt "$mnt/usr/local/share/ca-certificates/" 2>/dev/null || true
-chroot "$mnt" /usr/sbin/update-ca-certificates --fresh >/dev/null 2>&1
+TMPDIR=/tmp chroot "$mnt" /usr/sbin/update-ca-certificates --fresh >/dev/null 2>&1
 printf 'deb %s %s main\ndeb %s %s-backports main\n' "$MIRROR" "$SUITE" "$MIRROR" "$SUITE" \
   >"$mnt/etc/apt/sources.list"
 mkdir -p "$mnt/tmp/debs" "$mnt/usr/local/cargo/bin"
@@ -88,6 +89,7 @@ buildah config \
   --env RUST_VERSION="$CHANNEL" --cmd /bin/bash --label dev.dealpay.base-key="$base_key" \
   --label org.opencontainers.image.description="Debian $SUITE with Debian's rustc $DEBIAN_RUST and its arm64 std (scripts/image/cross-base-image.sh)" \
   "$ctr"
+# shellcheck disable=SC2016 # expanded in the container
 buildah run "$ctr" -- sh -c 'rustc --version && cargo --version \
   && ls -d "$(rustc --print sysroot)/lib/rustlib/aarch64-unknown-linux-gnu/lib"'
 buildah commit --rm --quiet "$ctr" "$IMAGE" >/dev/null

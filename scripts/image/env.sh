@@ -1,6 +1,8 @@
+# shellcheck shell=bash
 # Shared settings of scripts/image-check and scripts/image/*.sh (sourced, not run).
 # buildah keeps its own storage under the cache, so the image check neither uses nor disturbs
 # a system-wide /var/lib/containers, and a driver change cannot clash with other images there.
+# shellcheck disable=SC2034 # used by the scripts that source this
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 IMAGE_CACHE="${DEALPAY_CACHE:-/var/cache/dealpay}/image"
 # vfs: overlay mounts are not available in every sandbox this runs in (see docs/image.md).
