@@ -60,6 +60,9 @@ pub struct PayArgs {
     /// Most one DealPayment may cost (e.g. "1200.00"); a manifest's spec.maxTotalCost applies too.
     #[arg(long, env = "DEALPAY_MAX_TOTAL_COST", value_parser = crate::api::money::amount_arg)]
     pub max_total_cost: Option<i64>,
+    /// Seconds a pricing stays valid before a capped payment (as `dealpay run --quote-max-age`).
+    #[arg(long, env = "DEALPAY_QUOTE_MAX_AGE", default_value_t = 60.0)]
+    pub quote_max_age: f64,
     /// Continue from the `status` in the input manifests (e.g. an earlier run's output), looking every
     /// order up before paying anything. Without it an input status is ignored.
     #[arg(long)]
@@ -533,6 +536,7 @@ pub async fn run(args: PayArgs) -> i32 {
     let deadline = Instant::now() + Duration::from_secs_f64(args.timeout.max(0.0));
     let policy = Policy {
         max_total_cents: args.max_total_cost,
+        quote_max_age: Duration::from_secs_f64(args.quote_max_age.max(0.01)),
         ..Policy::default()
     };
     let outcomes = futures::future::join_all(manifests.iter_mut().map(|dp| {

@@ -2,13 +2,14 @@
 //! --double-charge`, with randomised fault rules, SIGKILLs at random moments and sometimes a second
 //! replica racing for the Lease. The truth is read from the sandbox ledger afterwards.
 //!
-//! Run (needs the cluster of `scripts/local-cluster`; skipped without `DEALPAY_E2E=1`):
+//! Run (needs the cluster of `scripts/local-cluster`; `#[ignore]`d, so a plain `cargo test` reports
+//! it as ignored and scripts/test runs it with `--include-ignored`):
 //!
 //! ```sh
 //! eval "$(scripts/local-cluster env)"
-//! DEALPAY_E2E=1 cargo test --test chaos -- --nocapture
-//! DEALPAY_E2E=1 DEALPAY_CHAOS_SEED=42 DEALPAY_CHAOS_TRIALS=500 cargo test --test chaos -- --nocapture
-//! DEALPAY_E2E=1 DEALPAY_CHAOS_SEED=42 DEALPAY_CHAOS_ONLY=17 cargo test --test chaos -- --nocapture
+//! cargo test --test chaos -- --include-ignored --nocapture
+//! DEALPAY_CHAOS_SEED=42 DEALPAY_CHAOS_TRIALS=500 cargo test --test chaos -- --include-ignored --nocapture
+//! DEALPAY_CHAOS_SEED=42 DEALPAY_CHAOS_ONLY=17 cargo test --test chaos -- --include-ignored --nocapture
 //! ```
 //!
 //! Environment: `DEALPAY_CHAOS_SEED` (u64; random and printed when unset), `DEALPAY_CHAOS_TRIALS`
@@ -162,84 +163,58 @@ fn draw(rng: &mut fastrand::Rng, trial: u64) -> Scenario {
         };
         let order = |rng: &mut fastrand::Rng, id: &str| json!({"orderId": id, "price": rng.i64(100..=5000), "deliveryDelayMs": delay(rng)});
         let kind = rng.usize(0..10);
-        let name = format!("dp{d}");
-        let dp = match kind {
-            0..=2 => {
-                let id = oid(0);
-                orders.push(order(rng, &id));
-                Dp {
-                    name,
-                    ids: vec![id.clone()],
-                    big_deal: false,
-                    orders: vec![id],
-                    deliverable: true,
-                    what: "one order",
-                }
-            }
+        // The sandbox orders (drawn in the same order as ever, so a seed replays its old trials),
+        // and the ids the spec names when they are not the orders themselves (a big deal).
+        let mut big = None;
+        let (subs, what): (Vec<Value>, &'static str) = match kind {
+            0..=2 => (vec![order(rng, &oid(0))], "one order"),
             3..=4 => {
                 let ids: Vec<String> = (0..rng.usize(2..=4)).map(oid).collect();
-                for id in &ids {
-                    orders.push(order(rng, id));
-                }
-                Dp {
-                    name,
-                    ids: ids.clone(),
-                    big_deal: false,
-                    orders: ids,
-                    deliverable: true,
-                    what: "several orders",
-                }
+                (
+                    ids.iter().map(|id| order(rng, id)).collect(),
+                    "several orders",
+                )
             }
             5..=6 => {
-                let ids: Vec<String> = (0..2).map(oid).collect();
                 let group = format!("pkg-{trial}-{d}");
-                for id in &ids {
-                    let mut o = order(rng, id);
+                let subs = (0..2).map(oid).map(|id| {
+                    let mut o = order(rng, &id);
                     o["payTogetherGroup"] = json!(group);
-                    orders.push(o);
-                }
-                Dp {
-                    name,
-                    ids: ids.clone(),
-                    big_deal: false,
-                    orders: ids,
-                    deliverable: true,
-                    what: "pay-together group",
-                }
+                    o
+                });
+                (subs.collect(), "pay-together group")
             }
             7..=8 => {
-                let big = format!("2027{trial:08}{d:04}9999");
+                let id = format!("2027{trial:08}{d:04}9999");
                 let ids: Vec<String> = (0..rng.usize(2..=3)).map(oid).collect();
-                for id in &ids {
-                    let mut o = order(rng, id);
-                    o["bigDealId"] = json!(big);
-                    orders.push(o);
-                }
-                Dp {
-                    name,
-                    ids: vec![big],
-                    big_deal: true,
-                    orders: ids,
-                    deliverable: true,
-                    what: "big deal",
-                }
+                let subs = ids.iter().map(|sub| {
+                    let mut o = order(rng, sub);
+                    o["bigDealId"] = json!(id);
+                    o
+                });
+                let subs = subs.collect();
+                big = Some(id);
+                (subs, "big deal")
             }
             _ => {
-                let id = oid(0);
-                let mut o = order(rng, &id);
+                let mut o = order(rng, &oid(0));
                 o["deliverable"] = json!(false);
-                orders.push(o);
-                Dp {
-                    name,
-                    ids: vec![id.clone()],
-                    big_deal: false,
-                    orders: vec![id],
-                    deliverable: false,
-                    what: "undeliverable order",
-                }
+                (vec![o], "undeliverable order")
             }
         };
-        dps.push(dp);
+        let sub_ids: Vec<String> = subs
+            .iter()
+            .map(|o| o["orderId"].as_str().unwrap().to_string())
+            .collect();
+        dps.push(Dp {
+            name: format!("dp{d}"),
+            ids: big.clone().map_or_else(|| sub_ids.clone(), |b| vec![b]),
+            big_deal: big.is_some(),
+            orders: sub_ids,
+            deliverable: subs.iter().all(|o| o["deliverable"] != false),
+            what,
+        });
+        orders.extend(subs);
     }
     let all_ids: Vec<String> = dps.iter().flat_map(|d| d.ids.clone()).collect();
     let mut faults = Vec::new();
@@ -813,8 +788,9 @@ fn append(path: &Path, text: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "end to end: needs scripts/local-cluster; scripts/test runs it with --include-ignored"]
 async fn chaos_never_pays_twice_and_always_settles() {
-    let Some(c) = cluster() else { return };
+    let c = cluster();
     let seed = env_u64("DEALPAY_CHAOS_SEED").unwrap_or_else(|| fastrand::u64(..));
     let trials = env_u64("DEALPAY_CHAOS_TRIALS").unwrap_or(20);
     let first = env_u64("DEALPAY_CHAOS_FIRST").unwrap_or(0);

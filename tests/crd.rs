@@ -1,6 +1,8 @@
 //! The CRD in crds/ matches the types, carries the structural validation every Kubernetes enforces,
 //! and its CEL rules (1.25+) accept and refuse what they should, evaluated with kube's CEL support.
 
+use dealpay_operator::api::admission::validate_object;
+use dealpay_operator::api::money::parse_cents;
 use dealpay_operator::api::{DealPaymentSpec, crd, crd_yaml, validate_spec, validate_update};
 use kube::core::cel::Validator;
 use serde_json::{Value, json};
@@ -68,6 +70,7 @@ fn structural_schema_enforces_one_of_and_bounds() {
             "Orders",
             "BigDeals",
             "Cost",
+            "Currency",
             "Resources",
             "Age",
             "Message"
@@ -86,6 +89,8 @@ fn structural_schema_enforces_one_of_and_bounds() {
     assert_eq!(col("Orders")["jsonPath"], ".spec.orderIds");
     assert_eq!(col("Message")["priority"], 1);
     assert_eq!(col("Resources")["priority"], 1);
+    assert_eq!(col("Currency")["jsonPath"], ".status.currency");
+    assert_eq!(col("Currency")["priority"], 1);
     // kstatus: a DealPayment the operator has not written yet reads InProgress, not Current.
     assert_eq!(
         root_schema()["properties"]["status"]["default"],
@@ -193,12 +198,179 @@ fn client_side_rules_name_the_field() {
     );
 }
 
-#[test]
-fn client_side_patterns_agree_with_the_schema() {
-    // The same pattern strings feed both, so a value refused by one is refused by the other.
-    let schema = root_schema();
-    let p = schema["properties"]["spec"]["properties"]["orderIds"]["items"]["pattern"]
+/// String fields with a pattern, and values with the verdict a reader expects, written out by hand
+/// (not derived from the patterns): every layer must give that verdict, so a pattern, a length bound
+/// or the engine's amount parser that drifts from the others fails here.
+fn pattern_cases() -> Vec<(&'static str, Vec<(String, bool)>)> {
+    let s = |v: &[(&str, bool)]| v.iter().map(|(s, ok)| (s.to_string(), *ok)).collect();
+    let id = |n: usize| "7".repeat(n);
+    vec![
+        (
+            "maxTotalCost",
+            s(&[
+                ("0", true),
+                ("12", true),
+                ("1200.5", true),
+                ("1200.00", true),
+                ("007.10", true),
+                ("999999999999999.99", true),
+                ("", false),
+                (".5", false),
+                ("1.", false),
+                ("1.234", false),
+                ("1..2", false),
+                ("-1", false),
+                ("+1", false),
+                ("-0.00", false),
+                ("1e3", false),
+                ("1,00", false),
+                ("1_000", false),
+                (" 1", false),
+                ("1 ", false),
+                ("1\n", false),
+                ("0x10", false),
+                ("NaN", false),
+                ("١٢", false),
+                ("9999999999999999", false),
+            ]),
+        ),
+        (
+            "orderIds",
+            [
+                ("20261128000000000001".into(), true),
+                ("a".into(), true),
+                ("A-b_c".into(), true),
+                (id(64), true),
+                (id(65), false),
+                ("-a".into(), false),
+                ("_a".into(), false),
+                ("a b".into(), false),
+                ("a\n".into(), false),
+                ("é".into(), false),
+                ("".into(), false),
+            ]
+            .to_vec(),
+        ),
+        (
+            "cpsUin",
+            [
+                ("1".into(), true),
+                (id(20), true),
+                (id(21), false),
+                ("a1".into(), false),
+                ("".into(), false),
+            ]
+            .to_vec(),
+        ),
+        (
+            "region",
+            s(&[
+                ("ap-guangzhou", true),
+                ("na-siliconvalley", true),
+                ("ap-shanghai-fsi", true),
+                ("ab-cdefghijklmnopqrstuvwxyz01234", true),
+                ("ab-cdefghijklmnopqrstuvwxyz012345", false),
+                ("Mars", false),
+                ("ap", false),
+                ("ap-", false),
+                ("AP-guangzhou", false),
+                ("a-b", false),
+            ]),
+        ),
+        (
+            "credentials.secretRef.name",
+            [
+                ("creds".into(), true),
+                ("a.b-c".into(), true),
+                ("a".repeat(253), true),
+                ("a".repeat(254), false),
+                ("Bad_Name".into(), false),
+                ("-a".into(), false),
+                ("a-".into(), false),
+                ("a..b".into(), false),
+                ("".into(), false),
+            ]
+            .to_vec(),
+        ),
+    ]
+}
+
+/// A DealPayment whose spec sets `field` (a dotted path; `orderIds` takes a one-item list) to `v`.
+fn object_with(field: &str, v: &str) -> Value {
+    let mut spec = json!({"orderIds": ["1"]});
+    let mut at = &mut spec;
+    for part in field.split('.') {
+        at = &mut at[part];
+    }
+    *at = if field == "orderIds" {
+        json!([v])
+    } else {
+        json!(v)
+    };
+    object(spec)
+}
+
+/// The verdict of the shipped CRD file's structural schema for `field`, as an API server (RE2, like
+/// Rust's regex) applies pattern, minLength and maxLength.
+fn crd_accepts(crd: &Value, field: &str, v: &str) -> bool {
+    let mut schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    for part in field.split('.') {
+        schema = &schema["properties"][part];
+    }
+    if field == "orderIds" {
+        schema = &schema["items"];
+    }
+    let pattern = schema["pattern"]
         .as_str()
-        .unwrap();
-    assert_eq!(p, dealpay_operator::api::rules::ID_PATTERN);
+        .unwrap_or_else(|| panic!("no pattern for {field}"));
+    let chars = v.chars().count() as u64;
+    regex::Regex::new(pattern).unwrap().is_match(v)
+        && schema["maxLength"].as_u64().is_none_or(|m| chars <= m)
+        && schema["minLength"].as_u64().is_none_or(|m| chars >= m)
+}
+
+#[test]
+fn crd_json_schema_and_dealpay_pay_agree_on_every_pattern() {
+    let crd: Value = serde_norway::from_str(&std::fs::read_to_string(CRD_FILE).unwrap()).unwrap();
+    let published: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/schemas/dealpayment_v1alpha1.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let json_schema = jsonschema::draft7::new(&published).unwrap();
+    let mut wrong = Vec::new();
+    for (field, values) in pattern_cases() {
+        for (v, ok) in values {
+            let mut obj = object_with(field, &v);
+            let pay = validate_object(&mut obj);
+            let named = pay.iter().any(|e| e.contains(&format!("spec.{field}")));
+            let verdicts = [
+                ("the CRD", crd_accepts(&crd, field, &v)),
+                (
+                    "the JSON Schema",
+                    json_schema.is_valid(&object_with(field, &v)),
+                ),
+                ("dealpay pay", pay.is_empty()),
+            ];
+            for (who, accepts) in verdicts {
+                if accepts != ok {
+                    wrong.push(format!(
+                        "{who} on spec.{field} = {v:?}: accepts {accepts}, want {ok}"
+                    ));
+                }
+            }
+            if !ok && !named {
+                wrong.push(format!(
+                    "dealpay pay refuses spec.{field} = {v:?} without naming it: {pay:?}"
+                ));
+            }
+            if field == "maxTotalCost" && parse_cents(&v).is_some() != ok {
+                wrong.push(format!("parse_cents({v:?}) disagrees: want {ok}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

@@ -3,12 +3,14 @@
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 use dealpay_operator::sandbox::{
     DEMO_SECRET_ID, DEMO_SECRET_KEY, Fault, FaultRule, Sandbox, SandboxConfig,
 };
 use serde_json::Value;
+
+mod sandbox_common;
+use sandbox_common::wait_for;
 
 const O1: &str = "20261128000000000001";
 
@@ -88,9 +90,11 @@ async fn a_sticky_internal_error_backs_off_instead_of_storming() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Before the fix: 98 PayDeals and 98 lookups in these 10 s.
+    // Before the fix: 98 PayDeals and 98 lookups in these 10 s. The unknown-outcome backoff (5 s
+    // base, jitter down to half, doubling) leaves room for at most 3 calls in 10 s; a slow machine
+    // only makes fewer, so only the upper bound is a property of the code.
     let (pays, lookups) = (calls(&sb, "PayDeals"), calls(&sb, "DescribeDealsByCond"));
-    assert!((2..=4).contains(&pays), "{pays} PayDeals in 10 s");
+    assert!((1..=4).contains(&pays), "{pays} PayDeals in 10 s");
     assert!(lookups <= pays + 1, "{lookups} lookups for {pays} PayDeals");
     let st = status(&out);
     assert_eq!(st["unknownOutcomes"].as_u64(), Some(pays));
@@ -170,11 +174,7 @@ async fn a_pay_killed_during_paydeals_is_settled_by_lookup_from_its_state_file()
         .spawn()
         .unwrap();
     // The charge is in the ledger only after the write-ahead record is on disk.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while charges_of(&sb, O1) == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "never charged");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for("the charge", || charges_of(&sb, O1) > 0).await;
     let on_disk = std::fs::read_to_string(&state).unwrap();
     assert!(on_disk.contains("inFlight"), "{on_disk}");
     child.kill().unwrap();

@@ -5,6 +5,7 @@ mod sandbox_common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use dealpay_operator::sandbox::{
     DEMO_UIN, Order, Sandbox, SandboxConfig, TlsMode, World, world::DEMO_BALANCE,
@@ -608,8 +609,10 @@ async fn describe_over_http_filters_and_pages() {
     sb.shutdown().await;
 }
 
-/// Sends `n` signed PayDeals requests at once over pre-opened connections; returns the error codes.
-async fn burst(sb: &Sandbox, n: usize) -> Vec<String> {
+/// Sends `n` signed PayDeals requests at once over pre-opened connections; returns the error codes
+/// and the window that holds every rate-limit decision (from before the first request is written
+/// to after the last answer is read).
+async fn burst(sb: &Sandbox, n: usize) -> (Vec<String>, Duration) {
     let h = host(sb);
     let mut conns = Vec::new();
     for _ in 0..n {
@@ -628,6 +631,7 @@ async fn burst(sb: &Sandbox, n: usize) -> Vec<String> {
         })
         .collect();
     let gate = Arc::new(tokio::sync::Barrier::new(n));
+    let started = Instant::now();
     let mut tasks = Vec::new();
     for (mut s, req) in conns.into_iter().zip(reqs) {
         let gate = gate.clone();
@@ -645,38 +649,77 @@ async fn burst(sb: &Sandbox, n: usize) -> Vec<String> {
     for t in tasks {
         codes.push(t.await.unwrap());
     }
+    (codes, started.elapsed())
+}
+
+fn refused(codes: &[String]) -> usize {
     codes
+        .iter()
+        .filter(|c| *c == "RequestLimitExceeded")
+        .count()
+}
+
+/// Asserts that a burst of `codes` (over `window`) let through at least a full bucket of capacity
+/// `rate` and at most the bucket plus what refills at `rate` per second within the window: a loaded
+/// machine stretches the window and lets more through, never more than that. Returns how many were
+/// refused.
+fn assert_within_bucket(codes: &[String], rate: u32, window: Duration) -> usize {
+    let limited = refused(codes);
+    let passed = codes.len() - limited;
+    let most = (f64::from(rate) * (1.0 + window.as_secs_f64())).floor() as usize;
+    assert!(
+        (rate as usize..=most).contains(&passed),
+        "{passed} of {} passed in {window:?} at {rate}/s: {codes:?}",
+        codes.len()
+    );
+    limited
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_refuses_the_excess_of_a_burst() {
+    let rate = SandboxConfig::default().rate_limit;
+    // A burst of the rate fits the full bucket however it is scheduled: tokens only grow between
+    // requests.
     let sb = start().await;
-    let codes = burst(&sb, 20).await;
-    let limited = codes
-        .iter()
-        .filter(|c| *c == "RequestLimitExceeded")
-        .count();
-    assert_eq!(limited, 0, "{codes:?}");
-    assert!(codes.iter().all(|c| c == "InvalidParameterValue"));
+    let (codes, _) = burst(&sb, rate as usize).await;
+    assert!(
+        codes.iter().all(|c| c == "InvalidParameterValue"),
+        "{codes:?}"
+    );
 
-    // A fresh sandbox so the bucket starts full again.
+    // Twice the rate: at least the bucket's worth passes, at most the bucket plus its refill over
+    // the measured window (fresh sandbox, so the bucket starts full).
     let sb2 = start().await;
-    let codes = burst(&sb2, 40).await;
-    let limited = codes
-        .iter()
-        .filter(|c| *c == "RequestLimitExceeded")
-        .count();
-    assert!((18..=20).contains(&limited), "{limited} refused: {codes:?}");
+    let n = 2 * rate as usize;
+    let (codes, window) = burst(&sb2, n).await;
+    let limited = assert_within_bucket(&codes, rate, window);
+    assert!(
+        codes
+            .iter()
+            .all(|c| c == "InvalidParameterValue" || c == "RequestLimitExceeded"),
+        "{codes:?}"
+    );
     let stats = sb2.stats();
     assert_eq!(stats.actions["PayDeals"].rate_limited as usize, limited);
-    assert_eq!(stats.actions["PayDeals"].requests, 40);
+    assert_eq!(stats.actions["PayDeals"].requests, n as u64);
     // DescribeDealsByCond has its own bucket.
     let c = client(&sb2);
     c.describe_deals(&demo_creds(), None, &describe_all(None))
         .await
         .unwrap();
-    sb.shutdown().await;
-    sb2.shutdown().await;
+
+    // At one request per second the excess is refused even when the burst is spread over seconds.
+    let sb3 = Sandbox::start(SandboxConfig {
+        rate_limit: 1,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let (codes, window) = burst(&sb3, 40).await;
+    assert_within_bucket(&codes, 1, window);
+    for sb in [sb, sb2, sb3] {
+        sb.shutdown().await;
+    }
 }
 
 #[tokio::test]
@@ -687,7 +730,7 @@ async fn rate_limit_zero_is_off() {
     })
     .await
     .unwrap();
-    let codes = burst(&sb, 60).await;
+    let (codes, _) = burst(&sb, 60).await;
     assert!(
         codes.iter().all(|c| c == "InvalidParameterValue"),
         "{codes:?}"

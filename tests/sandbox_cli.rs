@@ -1,12 +1,12 @@
 //! `dealpay sandbox` as a process: first stdout line, TLS files, state files, demo state, signals.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dealpay_operator::sandbox::World;
 
 mod sandbox_common;
-use sandbox_common::listening_url;
+use sandbox_common::{get_json, listening_url};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dealpay");
 
@@ -40,14 +40,21 @@ impl Running {
             .status()
             .unwrap();
         assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s.code().unwrap_or(-1);
+        // Waits for the exit itself; a watchdog SIGKILLs a sandbox that ignores SIGTERM, so the
+        // wait ends either way and the test says which.
+        let pid = self.child.id().to_string();
+        let (exited, watch) = std::sync::mpsc::channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            let ignored = watch.recv_timeout(Duration::from_secs(20)).is_err();
+            if ignored {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
             }
-            assert!(Instant::now() < deadline, "sandbox ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            ignored
+        });
+        let code = self.child.wait().unwrap().code().unwrap_or(-1);
+        let _ = exited.send(());
+        assert!(!watchdog.join().unwrap(), "sandbox ignored SIGTERM");
+        code
     }
 }
 
@@ -90,15 +97,8 @@ async fn https_with_self_signed_files_and_sigterm() {
         .unwrap();
     let port = sb.url.rsplit(':').next().unwrap().to_string();
     for base in [sb.url.clone(), format!("https://localhost:{port}")] {
-        let body = http
-            .get(format!("{base}/_sandbox/health"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert_eq!(body, r#"{"ok":true}"#);
+        let health = get_json(&http, &format!("{base}/_sandbox/health")).await;
+        assert_eq!(health, serde_json::json!({"ok": true}));
     }
     assert_eq!(sb.terminate(), 0);
 
@@ -112,15 +112,8 @@ async fn https_with_self_signed_files_and_sigterm() {
         tls.join("key.pem").to_str().unwrap(),
     ]);
     assert!(files.url.starts_with("https://"), "{}", files.url);
-    let body = http
-        .get(format!("{}/_sandbox/health", files.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(body, r#"{"ok":true}"#);
+    let health = get_json(&http, &format!("{}/_sandbox/health", files.url)).await;
+    assert_eq!(health, serde_json::json!({"ok": true}));
     assert_eq!(files.terminate(), 0);
 }
 
@@ -160,13 +153,11 @@ async fn state_file_and_rate_limit_flag() {
 }
 
 async fn settings(sb: &Running) -> serde_json::Value {
-    let text = reqwest::get(format!("{}/_sandbox/settings", sb.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    serde_json::from_str(&text).unwrap()
+    get_json(
+        &reqwest::Client::new(),
+        &format!("{}/_sandbox/settings", sb.url),
+    )
+    .await
 }
 
 #[tokio::test]

@@ -445,18 +445,14 @@ async fn shutdown_lets_in_flight_requests_finish() {
         c.pay_deals(&demo_creds(), None, &pay(&["20261128000000000001"]))
             .await
     });
-    // Wait until the request is inside the sandbox, then ask for shutdown.
-    for _ in 0..100 {
-        if sb
-            .stats()
+    // Ask for shutdown once the request is inside the sandbox.
+    wait_for("the PayDeals request reached the sandbox", || {
+        sb.stats()
             .actions
             .get("PayDeals")
             .is_some_and(|a| a.requests == 1)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    })
+    .await;
     let url = sb.url();
     sb.shutdown().await;
     let paid = pending.await.unwrap().unwrap();

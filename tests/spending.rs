@@ -147,3 +147,92 @@ async fn a_dry_run_proves_payability_then_the_real_run_pays_the_price_charged() 
     assert_eq!(sb.stats().duplicate_charges, 0);
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_order_without_a_price_is_never_paid_under_a_cap() {
+    let sb = sandbox().await;
+    sb.update_world(|w| w.orders.get_mut(O2).unwrap().priced = false);
+    let mut dp = payment(orders(&[O1, O2], Some("100")));
+    assert_eq!(run(&sb, &mut dp, None).await, Outcome::Stalled);
+    let (_, r, msg) = reason(&dp, READY);
+    assert_eq!(r, "NotPayable");
+    assert!(msg.contains(&format!("{O2}: no price")), "{msg}");
+    assert_eq!(reason(&dp, PAYABLE).0, "False");
+    // The operator's cap alone is enough to refuse paying blind.
+    let mut dp = payment(orders(&[O1, O2], None));
+    assert_eq!(run(&sb, &mut dp, Some(10_000)).await, Outcome::Stalled);
+    assert_eq!(reason(&dp, READY).1, "NotPayable");
+    assert!(sb.ledger().is_empty(), "nothing is paid blind");
+    // Without any cap nothing is priced, as before caps existed: it pays, and the total stays unknown.
+    let mut dp = payment(orders(&[O1, O2], None));
+    assert_eq!(run(&sb, &mut dp, None).await, Outcome::Ready);
+    assert_eq!(sb.ledger().len(), 2);
+    assert_eq!(dp.status.as_ref().unwrap().total_cost, None);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_currency_the_lookup_gives_is_recorded_with_the_total() {
+    let sb = sandbox().await;
+    let mut dp = payment(orders(&[O1], Some("20")));
+    assert_eq!(run(&sb, &mut dp, None).await, Outcome::Ready);
+    let st = dp.status.as_ref().unwrap();
+    assert_eq!(
+        (st.total_cost.as_deref(), st.currency.as_deref()),
+        (Some("12.00"), Some("CNY"))
+    );
+    // Orders priced in two currencies cannot be held to one cap.
+    sb.update_world(|w| w.orders.get_mut(BIG_SUB_2).unwrap().currency = "USD".into());
+    let mut dp = payment(DealPaymentSpec {
+        big_deal_ids: vec![BIG.into()],
+        max_total_cost: Some("100".into()),
+        ..Default::default()
+    });
+    assert_eq!(run(&sb, &mut dp, None).await, Outcome::Stalled);
+    let msg = reason(&dp, READY).2;
+    assert!(msg.contains("more than one currency (CNY, USD)"), "{msg}");
+    assert_eq!(sb.ledger().len(), 1);
+    sb.shutdown().await;
+}
+
+const BIG_SUB_2: &str = "20261128000000000102";
+const PKG_1: &str = "20261128000000000201"; // package with ...202
+const PKG_2: &str = "20261128000000000202";
+
+#[tokio::test]
+async fn a_pay_together_shortfall_is_named_and_nothing_is_paid() {
+    let sb = sandbox().await;
+    // DescribeDealsByCond shows no package membership (the real API's Deal has no such field), so
+    // the dry run can only say the order itself is payable, and says what it cannot see.
+    let mut dp = payment(DealPaymentSpec {
+        dry_run: true,
+        ..orders(&[PKG_1], Some("100"))
+    });
+    assert_eq!(run(&sb, &mut dp, None).await, Outcome::Stalled);
+    assert_eq!(reason(&dp, PAYABLE).0, "True");
+    assert!(
+        reason(&dp, READY)
+            .2
+            .contains("FailedOperation.NeedPayTogether"),
+        "{:?}",
+        reason(&dp, READY)
+    );
+    // Paying for real: PayDeals refuses the incomplete package and names the missing order; nothing
+    // is charged and the payment waits for a spec that lists the whole package.
+    dp.spec.dry_run = false;
+    dp.metadata.generation = Some(2);
+    assert_eq!(run(&sb, &mut dp, None).await, Outcome::Stalled);
+    let (s, r, msg) = reason(&dp, STALLED);
+    assert_eq!(
+        (s.as_str(), r.as_str()),
+        ("True", "NeedPayTogether"),
+        "{msg}"
+    );
+    assert!(msg.contains(PKG_2), "{msg}");
+    assert!(sb.ledger().is_empty());
+    // The whole package pays.
+    let mut dp = payment(orders(&[PKG_1, PKG_2], Some("100")));
+    assert_eq!(run(&sb, &mut dp, None).await, Outcome::Ready);
+    assert_eq!(sb.ledger().len(), 2);
+    sb.shutdown().await;
+}

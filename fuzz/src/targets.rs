@@ -654,7 +654,8 @@ pub fn sandbox_body(data: &[u8]) {
                     for (got, sent) in read.deals.iter().zip(&answer.deals) {
                         assert_eq!(got.order_id, sent.order_id);
                         assert_eq!(got.status, sent.status);
-                        assert_eq!(got.real_total_cost, Some(sent.real_total_cost as f64));
+                        assert_eq!(got.real_total_cost, sent.real_total_cost.map(|c| c as f64));
+                        assert_eq!(got.currency.as_deref(), Some(sent.currency.as_str()));
                         assert_eq!(got.resource_id, sent.resource_id);
                     }
                 }

@@ -73,6 +73,16 @@ pub struct RunArgs {
     /// DealPayment's own spec.maxTotalCost applies too: the stricter wins.
     #[arg(long, env = "DEALPAY_MAX_TOTAL_COST", value_parser = crate::api::money::amount_arg)]
     pub max_total_cost: Option<i64>,
+    /// A namespace's budget over a rolling window, `NAMESPACE=AMOUNT/WINDOW` (e.g. `team-a=5000.00/24h`;
+    /// window units d, h, m, s; `*` for each namespace without its own); repeatable or comma-separated.
+    /// No DealPayment pays more than its namespace has left in the window; none by default.
+    #[arg(
+        long = "namespace-budget",
+        env = "DEALPAY_NAMESPACE_BUDGETS",
+        value_delimiter = ',',
+        value_parser = super::budget::parse_flag
+    )]
+    pub namespace_budgets: Vec<super::budget::NamespaceBudget>,
     /// Seconds a pricing (DescribeDealsByCond's RealTotalCost) stays valid for a capped payment.
     #[arg(long, env = "DEALPAY_QUOTE_MAX_AGE", default_value_t = 60.0)]
     pub quote_max_age: f64,

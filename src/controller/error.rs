@@ -9,6 +9,9 @@ pub enum Error {
     /// The DealPayment changed since it was read; nothing was written and nothing was paid.
     #[error("the DealPayment changed since it was read; nothing was written or paid")]
     Conflict,
+    /// A new attempt would spend more than the namespace budget has left: nothing was written or paid.
+    #[error("namespace budget: {0}")]
+    OverBudget(String),
     /// The object has no namespace or name.
     #[error("object without namespace or name")]
     MissingMetadata,
@@ -27,6 +30,7 @@ impl Error {
             Self::Kube(kube::Error::Api(_)) => "kube_api",
             Self::Kube(_) => "kube_transport",
             Self::Conflict => "conflict",
+            Self::OverBudget(_) => "over_budget",
             Self::MissingMetadata => "metadata",
             Self::Serialize(_) => "serialize",
             Self::StateFile(_) => "state_file",

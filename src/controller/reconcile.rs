@@ -5,12 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::runtime::controller::Action as KubeAction;
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
+use kube::runtime::events::{Event as KubeEvent, EventType};
 use kube::{Api, Resource, ResourceExt};
 use tokio::sync::watch;
 
-use super::credentials::{DefaultCredentials, resolve};
+use super::credentials::DefaultCredentials;
+pub use super::credentials_cache::CredentialsCache;
 use super::error::Error;
+pub use super::events::EventPublisher;
 use super::finalizer;
 use super::metrics::{Metrics, PaymentLabels, ResultLabels};
 use super::pipeline::{self, Caller, Next, Start, StatusStore};
@@ -30,12 +32,16 @@ pub struct Context {
     pub defaults: DefaultCredentials,
     /// Backoff policy.
     pub policy: Policy,
+    /// Namespace budgets (`--namespace-budget`) and the reservations of attempts being written.
+    pub budgets: Arc<super::budget::Budgets>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Publishes Kubernetes Events.
-    pub recorder: Recorder,
+    pub recorder: EventPublisher,
     /// True while this replica holds the Lease (always true without leader election).
     pub leader: watch::Receiver<bool>,
+    /// Credentials resolved by earlier reconciles, invalidated by the Secret watch.
+    pub credentials: Arc<CredentialsCache>,
 }
 
 /// Event notes are limited to 1 KiB by the API: cut by bytes, at a character boundary (Tencent's
@@ -66,7 +72,20 @@ impl StatusStore for KubeStore<'_> {
         st: &DealPaymentStatus,
         expect_rv: Option<&str>,
     ) -> Result<String, Error> {
-        status::apply(&self.api, &self.name, st, expect_rv).await
+        // A new attempt takes its share of the namespace budget before it is persisted (and so
+        // before PayDeals); the share is given back if the write fails.
+        let admitted = self
+            .ctx
+            .budgets
+            .admit(self.dp, st, jiff::Timestamp::now())
+            .map_err(Error::OverBudget)?;
+        let written = status::apply(&self.api, &self.name, st, expect_rv).await;
+        if written.is_err()
+            && let Some(a) = admitted
+        {
+            self.ctx.budgets.ledger.roll_back(a);
+        }
+        written
     }
 
     async fn read(&self) -> Result<(Option<DealPaymentStatus>, String), Error> {
@@ -208,13 +227,14 @@ async fn reconcile_inner(dp: &DealPayment, ctx: &Context) -> Result<KubeAction, 
         return Ok(action.clone());
     }
     let spec = guard.spec(&dp.spec);
-    let (credentials, creds) = resolve(&ctx.kube, &ctx.defaults, dp).await;
+    let (credentials, creds) = ctx.credentials.resolve(&ctx.kube, &ctx.defaults, dp).await;
     let store = KubeStore { api, name, dp, ctx };
     let caller = TencentCaller {
         ctx,
         creds: creds.as_ref(),
         region: dp.spec.region.as_deref(),
     };
+    let policy = ctx.budgets.policy(&ctx.policy, &ns, jiff::Timestamp::now());
     let start = Start {
         spec: &spec,
         generation: dp.metadata.generation.unwrap_or(1),
@@ -223,7 +243,7 @@ async fn reconcile_inner(dp: &DealPayment, ctx: &Context) -> Result<KubeAction, 
         credentials: &credentials,
     };
     Ok(
-        match guard.bound(pipeline::run(&store, &caller, start, &ctx.policy).await?) {
+        match guard.bound(pipeline::run(&store, &caller, start, &policy).await?) {
             Next::After(d) => KubeAction::requeue(d),
             Next::Await => KubeAction::await_change(),
         },

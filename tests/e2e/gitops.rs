@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use dealpay_operator::api::DealPayment;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::runtime::wait::{await_condition, conditions};
 use serde_json::{Value, json};
 
 use super::*;
@@ -46,35 +47,54 @@ async fn get(api: &Api<DealPayment>, name: &str) -> Value {
     serde_json::to_value(api.get(name).await.unwrap()).unwrap()
 }
 
-/// Polls until kstatus says `want` (every 100 ms, up to `secs`).
-async fn wait_kstatus(api: &Api<DealPayment>, name: &str, want: &str, secs: u64) -> Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        let obj = get(api, name).await;
-        if kstatus(&obj) == want {
-            return obj;
+/// Waits, on watch events, until kstatus says `want` of the object as the apiserver serves it.
+async fn wait_kstatus(api: &Api<DealPayment>, name: &str, want: &'static str, secs: u64) -> Value {
+    let raw = Api::<DynamicObject>::namespaced_with(
+        api.clone().into_client(),
+        api.namespace().unwrap_or_default(),
+        &ApiResource::erase::<DealPayment>(&()),
+    );
+    let reads = move |o: Option<&DynamicObject>| {
+        o.is_some_and(|o| kstatus(&serde_json::to_value(o).unwrap()) == want)
+    };
+    match tokio::time::timeout(Duration::from_secs(secs), await_condition(raw, name, reads)).await {
+        Ok(Ok(Some(o))) => serde_json::to_value(o).unwrap(),
+        other => {
+            let obj = get(api, name).await;
+            panic!(
+                "{name} never read {want} ({other:?}; now {}): {:#}",
+                kstatus(&obj),
+                obj["status"]
+            )
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{name} never read {want} (now {}): {:#}",
-            kstatus(&obj),
-            obj["status"]
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
+/// Waits, on watch events, until the object is gone.
+async fn wait_deleted(api: &Api<DealPayment>, name: &str, secs: u64) {
+    let Some(uid) = api
+        .get_opt(name)
+        .await
+        .unwrap()
+        .and_then(|o| o.metadata.uid)
+    else {
+        return;
+    };
+    let gone = await_condition(api.clone(), name, conditions::is_deleted(&uid));
+    let done = tokio::time::timeout(Duration::from_secs(secs), gone).await;
+    assert!(done.is_ok_and(|r| r.is_ok()), "{name} was not released");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "end to end: needs scripts/local-cluster; scripts/test runs it with --include-ignored"]
 async fn kstatus_reads_the_lifecycle_the_operator_writes() {
-    let Some(c) = cluster() else { return };
-    let client = admin_client(c).await;
-    let ns = namespace(&client, "e2e-kstatus").await;
-    let api = Api::<DealPayment>::namespaced(client.clone(), &ns);
-    let sb = SandboxProc::start(&[]).await;
+    let s = setup("e2e-kstatus", &[]).await;
+    let Setup { client, ns, sb, .. } = &s;
+    let api = Api::<DealPayment>::namespaced(client.clone(), ns);
     let orders = sb.add_orders("4300000000000", 3).await;
-    secret(&client, &ns, "creds", DEMO_ID, DEMO_KEY).await;
+    secret(client, ns, "creds", DEMO_ID, DEMO_KEY).await;
     // Before any operator runs: the CRD's status default makes a new object InProgress, not Current.
-    payment(&client, &ns, "new", &orders[..1], Some("creds")).await;
+    payment(client, ns, "new", &orders[..1], Some("creds")).await;
     let obj = get(&api, "new").await;
     assert_eq!(obj["status"]["observedGeneration"], 0, "{obj:#}");
     assert_eq!(kstatus(&obj), "InProgress");
@@ -85,17 +105,10 @@ async fn kstatus_reads_the_lifecycle_the_operator_writes() {
         Some(json!({"kind": "latency", "ms": 600000, "orders": [orders[1]], "action": "PayDeals"})),
     )
     .await;
-    payment(&client, &ns, "hangs", &orders[1..2], Some("creds")).await;
+    payment(client, ns, "hangs", &orders[1..2], Some("creds")).await;
     // Stalled: its Secret does not exist.
-    payment(&client, &ns, "stalls", &orders[2..3], Some("missing")).await;
-    let op = Operator::start(
-        c,
-        &sb,
-        &ns,
-        &format!("lease-{ns}"),
-        log_dir().join(format!("{ns}.log")),
-    )
-    .await;
+    payment(client, ns, "stalls", &orders[2..3], Some("missing")).await;
+    let op = s.operator("").await;
     let paid = wait_kstatus(&api, "new", "Current", 60).await;
     assert_eq!(paid["status"]["conditions"][0]["reason"], "Paid");
     let hanging = wait_kstatus(&api, "hangs", "InProgress", 30).await;
@@ -117,7 +130,7 @@ async fn kstatus_reads_the_lifecycle_the_operator_writes() {
     {
         assert_eq!(kstatus(&changed), "InProgress");
     }
-    let suspended = wait_ready(&client, &ns, "stalls", "False", "Suspended", 30).await;
+    let suspended = wait_ready(client, ns, "stalls", "False", "Suspended", 30).await;
     let suspended = serde_json::to_value(suspended).unwrap();
     assert_eq!(
         kstatus(&suspended),
@@ -135,9 +148,10 @@ async fn kstatus_reads_the_lifecycle_the_operator_writes() {
         obj["metadata"]
     );
     api.delete("new", &DeleteParams::default()).await.unwrap();
-    // Deleting the one whose call is in flight: held (Terminating) until settled or forced.
+    // Deleting the one whose call is in flight: held (Terminating) until settled or forced, still
+    // there once the operator has released the settled one.
     api.delete("hangs", &DeleteParams::default()).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    wait_deleted(&api, "new", 90).await;
     let held = get(&api, "hangs").await;
     assert_eq!(kstatus(&held), "Terminating");
     api.patch(
@@ -151,17 +165,7 @@ async fn kstatus_reads_the_lifecycle_the_operator_writes() {
     .unwrap();
     // "hangs" goes once its PayDeals call (600 s of sandbox latency) gives up at --request-timeout (30 s):
     // a reconcile in progress is never cut short.
-    for name in ["new", "hangs"] {
-        let mut gone = false;
-        for _ in 0..900 {
-            if api.get_opt(name).await.unwrap().is_none() {
-                gone = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(gone, "{name} was not released");
-    }
+    wait_deleted(&api, "hangs", 90).await;
     op.terminate().await;
-    sb.stop().await;
+    s.sb.stop().await;
 }

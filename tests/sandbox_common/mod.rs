@@ -8,6 +8,16 @@ use dealpay_operator::tencent::client::request_headers;
 use dealpay_operator::tencent::{Client, ClientConfig, Credentials};
 use serde_json::Value;
 
+/// Polls the in-process sandbox's state until `f` holds (it offers nothing to await), failing after
+/// 20 s rather than going on as if it held.
+pub async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// The demo account's credentials.
 pub fn demo_creds() -> Credentials {
     Credentials::new(DEMO_SECRET_ID, DEMO_SECRET_KEY, None)
@@ -116,13 +126,17 @@ pub fn code(resp: &Value) -> String {
 
 /// Admin API: GET a path under /_sandbox/ as JSON.
 pub async fn admin_get(sb: &Sandbox, path: &str) -> Value {
-    let text = reqwest::get(format!("{}/_sandbox/{path}", sb.url()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    serde_json::from_str(&text).unwrap()
+    get_json(
+        &reqwest::Client::new(),
+        &format!("{}/_sandbox/{path}", sb.url()),
+    )
+    .await
+}
+
+/// GET `url` and parse the body as JSON (whatever the status: the sandbox answers errors in JSON).
+pub async fn get_json(http: &reqwest::Client, url: &str) -> Value {
+    let text = http.get(url).send().await.unwrap().text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{url}: {e}: {text}"))
 }
 
 /// Admin API: send a JSON body with `method`; returns status and JSON (Null for empty bodies).

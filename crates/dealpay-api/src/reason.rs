@@ -40,6 +40,12 @@ impl ConditionType {
     }
 }
 
+impl AsRef<str> for ConditionType {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
 impl fmt::Display for ConditionType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -170,6 +176,10 @@ reasons! {
     OutcomeStillUnknown,
     /// The orders were priced.
     Priced,
+    /// The charged price differs from the priced one.
+    PriceChanged,
+    /// The orders are priced in more than one currency.
+    MixedCurrencies,
     /// A lookup found the orders unpaid after an unknown outcome; paying again.
     RetryingUnpaid,
 }

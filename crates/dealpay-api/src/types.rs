@@ -26,6 +26,7 @@ use crate::ErrorClass;
     printcolumn = r#"{"name":"Orders","type":"string","jsonPath":".spec.orderIds","description":"Sub-orders to pay (spec.orderIds)"}"#,
     printcolumn = r#"{"name":"BigDeals","type":"string","jsonPath":".spec.bigDealIds","description":"Orders to pay (spec.bigDealIds)"}"#,
     printcolumn = r#"{"name":"Cost","type":"string","jsonPath":".status.totalCost","description":"What the charged orders cost (status.totalCost)"}"#,
+    printcolumn = r#"{"name":"Currency","type":"string","jsonPath":".status.currency","priority":1,"description":"Currency of status.totalCost, when the API gives one"}"#,
     printcolumn = r#"{"name":"Resources","type":"string","jsonPath":".status.resourceIds","priority":1,"description":"Resources created by the payment"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].message","priority":1,"description":"The Ready condition's message"}"#
@@ -165,6 +166,10 @@ pub struct DealPaymentStatus {
     /// DescribeDealsByCond's RealTotalCost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_cost: Option<String>,
+    /// Currency of `totalCost` as DescribeDealsByCond gives it (`Currency`, e.g. "CNY"); absent when the
+    /// API gives none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
     /// The last pricing of the orders still to pay (when a cap or a dry run asks for one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quote: Option<Quote>,
@@ -285,6 +290,9 @@ pub struct Quote {
     pub ids: Vec<String>,
     /// Their RealTotalCost together, in cents.
     pub total_cents: i64,
+    /// Currency of the priced orders, when DescribeDealsByCond gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
     /// When they were priced (RFC 3339); an old quote is priced again before paying.
     pub checked_at: String,
     /// RequestId of the lookup.

@@ -587,6 +587,7 @@ impl<'a> Ctx<'a> {
     fn on_quoted(&mut self, pending: PendingLookup, answer: LookupAnswer) {
         let rid = Some(answer.request_id.clone()).filter(|r| !r.is_empty());
         let (mut priced, mut total, mut problems) = (Vec::new(), 0i64, Vec::new());
+        let mut currencies: Vec<String> = Vec::new();
         for id in &pending.ids {
             let deals = deals_of(&answer.deals, pending.kind, id);
             let v = verdict(&deals);
@@ -595,6 +596,10 @@ impl<'a> Ctx<'a> {
                     Some(c) => {
                         priced.push(id.clone());
                         total = total.saturating_add(c);
+                        push_unique(
+                            &mut currencies,
+                            deals.iter().flat_map(|d| d.currency.clone()),
+                        );
                     }
                     None => problems.push(format!(
                         "{id}: no price (RealTotalCost) in DescribeDealsByCond"
@@ -613,7 +618,18 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
-        let cost = dealpay_api::money::format_cents(total);
+        if currencies.len() > 1 {
+            // One cap cannot bound amounts in several currencies.
+            problems.push(format!(
+                "priced in more than one currency ({})",
+                currencies.join(", ")
+            ));
+        }
+        let currency = currencies.first().cloned();
+        let cost = match &currency {
+            Some(c) => format!("{} {c}", dealpay_api::money::format_cents(total)),
+            None => dealpay_api::money::format_cents(total),
+        };
         let priced = priced.join(", ");
         self.note(
             NoteType::Normal,
@@ -634,6 +650,7 @@ impl<'a> Ctx<'a> {
         self.st.quote = Some(dealpay_api::Quote {
             ids,
             total_cents: total,
+            currency,
             checked_at: rfc3339_millis(self.now),
             request_id: rid,
             problems,
@@ -663,6 +680,7 @@ impl<'a> Ctx<'a> {
         {
             o.cost_cents = Some(cost);
         }
+        self.record_currency(id, deals);
         push_unique(
             &mut self.st.resource_ids,
             deals.iter().flat_map(|d| d.resource_id.clone()),
@@ -681,6 +699,23 @@ impl<'a> Ctx<'a> {
         if first_new {
             self.st.paid_at = Some(rfc3339(self.now));
             self.st.unknown_outcomes = 0;
+        }
+    }
+
+    /// Keeps the currency DescribeDealsByCond gives for charged orders; the total is only meaningful in
+    /// one, so a second one is named in a warning.
+    fn record_currency(&mut self, id: &str, deals: &[&Deal]) {
+        for c in deals.iter().filter_map(|d| d.currency.as_deref()) {
+            match self.st.currency.as_deref() {
+                None => self.st.currency = Some(c.to_string()),
+                Some(known) if known != c => {
+                    let msg = format!(
+                        "{id} is charged in {c}, other orders in {known}: status.totalCost adds them up as {known}"
+                    );
+                    self.note(NoteType::Warning, Reason::MixedCurrencies, msg);
+                }
+                Some(_) => {}
+            }
         }
     }
 

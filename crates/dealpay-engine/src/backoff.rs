@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::spend::WindowBudget;
+
 /// Base and cap of one backoff curve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Curve {
@@ -41,9 +43,11 @@ pub struct Policy {
     pub lookback: Duration,
     /// Requeue while waiting for credentials to appear (the Secret watch usually comes first).
     pub credentials_recheck: Duration,
-    /// The operator's cap on one DealPayment's total, in cents (the stricter of `--max-total-cost` and
-    /// what the namespace's budget has left); `spec.maxTotalCost` applies too.
+    /// The operator's cap on one DealPayment's total, in cents (`--max-total-cost`); `spec.maxTotalCost`
+    /// and the namespace budget apply too, the strictest wins.
     pub max_total_cents: Option<i64>,
+    /// The namespace's budget over its rolling window, as the shell measured it for this decision.
+    pub namespace_budget: Option<WindowBudget>,
     /// A pricing older than this is done again before paying, so the cap is checked on a recent price.
     pub quote_max_age: Duration,
     /// False when the shell must not start a new PayDeals call now (its step budget or deadline is
@@ -85,6 +89,7 @@ impl Default for Policy {
             lookback: Duration::from_secs(31 * 24 * 3600),
             credentials_recheck: Duration::from_secs(5 * 60),
             max_total_cents: None,
+            namespace_budget: None,
             quote_max_age: Duration::from_secs(60),
             start_attempts: true,
         }

@@ -57,13 +57,13 @@ pub fn merge(
         .collect()
 }
 
-/// Looks a condition up by type.
-pub fn find(conditions: &[Condition], type_: ConditionType) -> Option<&Condition> {
-    conditions.iter().find(|c| c.type_ == type_.as_str())
+/// Looks a condition up by type: a `ConditionType` or, for readers of foreign status, its string.
+pub fn find(conditions: &[Condition], type_: impl AsRef<str>) -> Option<&Condition> {
+    conditions.iter().find(|c| c.type_ == type_.as_ref())
 }
 
 /// True when the condition of that type is present with status True.
-pub fn is_true(conditions: &[Condition], type_: ConditionType) -> bool {
+pub fn is_true(conditions: &[Condition], type_: impl AsRef<str>) -> bool {
     find(conditions, type_).is_some_and(|c| c.status == "True")
 }
 

@@ -8,6 +8,7 @@ pub mod backoff;
 pub mod conditions;
 mod lookup;
 mod plan;
+pub mod spend;
 mod time;
 
 use std::time::Duration;
@@ -21,6 +22,7 @@ use tencent_billing::models::{Deal, PayDealsRequest, PayDealsResponse};
 
 pub use backoff::{Curve, Policy};
 pub use lookup::{Verdict, verdict};
+pub use spend::{Charge, WindowBudget};
 pub use time::{api_time, rfc3339};
 
 /// What happened since the status was last decided.

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::apply::{Ctx, describe};
 use super::conditions::{self, Desired, PAID, PAYABLE, READY, RECONCILING, STALLED};
+use super::spend::WindowBudget;
 use super::time::{api_time, parse, rfc3339};
 use super::{Action, CredentialsState, Decision, NoteType};
 use dealpay_api::money::{format_cents, parse_cents};
@@ -218,24 +219,60 @@ fn pricing_gate(ctx: &Ctx<'_>, p: &PendingLookup, ids: &[&str]) -> Gate {
     }
 }
 
-/// The cap that applies, in cents, and where it comes from: the stricter of the spec's and the operator's.
-fn cap(ctx: &Ctx<'_>) -> Option<(i64, &'static str)> {
+/// Where a cap comes from.
+#[derive(Clone, Copy)]
+enum Source {
+    Spec,
+    Operator,
+    Budget(WindowBudget),
+}
+
+/// A cap on what the orders still to pay may cost, in cents.
+#[derive(Clone, Copy)]
+struct Cap {
+    cents: i64,
+    source: Source,
+}
+
+impl Cap {
+    fn describe(&self) -> String {
+        match self.source {
+            Source::Spec => "spec.maxTotalCost".into(),
+            Source::Operator => "the operator's limit (--max-total-cost)".into(),
+            Source::Budget(b) => format!(
+                "the namespace budget ({} per {}, {} spent in the window)",
+                format_cents(b.limit_cents),
+                b.window_text(),
+                format_cents(b.spent_cents)
+            ),
+        }
+    }
+}
+
+/// The strictest cap: the spec's, the operator's, or what the namespace budget has left (on a tie
+/// the fixed caps win, since waiting for the window would not help).
+fn cap(ctx: &Ctx<'_>) -> Option<Cap> {
     let spec = ctx
         .spec
         .max_total_cost
         .as_deref()
         .and_then(parse_cents)
-        .map(|c| (c, "spec.maxTotalCost"));
-    let operator = ctx.policy.max_total_cents.map(|c| {
-        (
-            c,
-            "the operator's limit (--max-total-cost or the namespace budget)",
-        )
+        .map(|cents| Cap {
+            cents,
+            source: Source::Spec,
+        });
+    let operator = ctx.policy.max_total_cents.map(|cents| Cap {
+        cents,
+        source: Source::Operator,
     });
-    match (spec, operator) {
-        (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
-        (a, b) => a.or(b),
-    }
+    let budget = ctx.policy.namespace_budget.map(|b| Cap {
+        cents: b.left_cents(),
+        source: Source::Budget(b),
+    });
+    [spec, operator, budget]
+        .into_iter()
+        .flatten()
+        .reduce(|a, b| if b.cents < a.cents { b } else { a })
 }
 
 fn fresh_quote<'q>(ctx: &'q Ctx<'_>, remaining: &[String]) -> Option<&'q Quote> {
@@ -243,6 +280,71 @@ fn fresh_quote<'q>(ctx: &'q Ctx<'_>, remaining: &[String]) -> Option<&'q Quote> 
     let age = ctx.now.duration_since(parse(&q.checked_at));
     let max_age = jiff::SignedDuration::try_from(ctx.policy.quote_max_age).unwrap_or_default();
     (q.ids == remaining && age <= max_age).then_some(q)
+}
+
+/// Above a cap: nothing is paid. Above what the namespace budget has left, the payment waits for the
+/// oldest charge to leave the window (then it is priced again); above any fixed cap it stalls.
+fn over_cap(ctx: &Ctx<'_>, q: &Quote, c: Cap, remaining: &[String]) -> Gate {
+    let total = format_cents(q.total_cents);
+    let recheck = Some(ctx.policy.credentials_recheck);
+    let priced = format!(
+        "{} cost {total} (RealTotalCost, priced at {})",
+        remaining.join(", "),
+        q.checked_at
+    );
+    let idle_or_stalled = |s: Summary| {
+        if ctx.spec.dry_run {
+            s.idle()
+        } else {
+            s.stalled()
+        }
+    };
+    let Source::Budget(b) = c.source else {
+        let s = Summary::new(
+            Reason::OverBudget,
+            format!(
+                "{priced}, above {} set by {}: nothing is paid",
+                format_cents(c.cents),
+                c.describe()
+            ),
+        );
+        return (Action::AwaitChange { recheck }, idle_or_stalled(s));
+    };
+    let figures = format!(
+        "{priced}; the namespace budget is {} per {}: {} spent in the window, {} left; nothing is paid",
+        format_cents(b.limit_cents),
+        b.window_text(),
+        format_cents(b.spent_cents),
+        format_cents(b.left_cents())
+    );
+    match b.frees_at {
+        Some(at) if q.total_cents <= b.limit_cents => {
+            let wait = Duration::try_from(ctx.now.duration_until(at))
+                .unwrap_or_default()
+                .max(Duration::from_secs(1));
+            let s = Summary::new(
+                Reason::OverBudget,
+                format!(
+                    "{figures}; the oldest charge leaves the window at {}, then the payment is checked again",
+                    rfc3339(at)
+                ),
+            );
+            if ctx.spec.dry_run {
+                (Action::AwaitChange { recheck }, s.idle())
+            } else {
+                (Action::RequeueAfter(wait), s)
+            }
+        }
+        _ => {
+            let s = Summary::new(
+                Reason::OverBudget,
+                format!(
+                    "{figures}; more than the whole budget, it can never be paid in this namespace"
+                ),
+            );
+            (Action::AwaitChange { recheck }, idle_or_stalled(s))
+        }
+    }
 }
 
 /// With a cap or a dry run, nothing is paid without a recent price within every cap.
@@ -276,31 +378,23 @@ fn quote_gate(ctx: &mut Ctx<'_>, kind: IdKind, remaining: &[String]) -> Option<G
         };
         return Some((Action::AwaitChange { recheck }, s));
     }
-    if let Some((c, source)) = cap
-        && q.total_cents > c
+    if let Some(c) = cap
+        && q.total_cents > c.cents
     {
-        let s = Summary::new(
-            Reason::OverBudget,
-            format!(
-                "{} cost {total} (RealTotalCost, priced at {}), above {} set by {source}: nothing is paid",
-                remaining.join(", "),
-                q.checked_at,
-                format_cents(c)
-            ),
-        );
-        let s = if ctx.spec.dry_run {
-            s.idle()
-        } else {
-            s.stalled()
-        };
-        return Some((Action::AwaitChange { recheck }, s));
+        return Some(over_cap(ctx, &q, c, remaining));
     }
     if ctx.spec.dry_run {
-        let within = cap.map(|(c, src)| format!(", within {} ({src})", format_cents(c)));
+        let within = cap.map(|c| format!(", within {} ({})", format_cents(c.cents), c.describe()));
+        // DescribeDealsByCond lists no package membership: the one check a lookup cannot make.
+        let packages = if kind == IdKind::Order {
+            "; package orders cannot be seen before paying (PayDeals refuses an incomplete package with FailedOperation.NeedPayTogether, naming the missing orders, and charges nothing)"
+        } else {
+            ""
+        };
         let s = Summary::new(
             Reason::DryRun,
             format!(
-                "dry run: {} can be paid now for {total}{}; set spec.dryRun to false to pay",
+                "dry run: {} can be paid now for {total}{}; set spec.dryRun to false to pay{packages}",
                 remaining.join(", "),
                 within.unwrap_or_default()
             ),
@@ -327,10 +421,14 @@ fn payable_condition(ctx: &Ctx<'_>) -> Option<Desired> {
     let total = format_cents(q.total_cents);
     let (status, reason, message) = match cap(ctx) {
         _ if !q.problems.is_empty() => (false, Reason::NotPayable, q.problems.join("; ")),
-        Some((c, src)) if q.total_cents > c => (
+        Some(c) if q.total_cents > c.cents => (
             false,
             Reason::OverBudget,
-            format!("{total} is above {} ({src})", format_cents(c)),
+            format!(
+                "{total} is above {} ({})",
+                format_cents(c.cents),
+                c.describe()
+            ),
         ),
         _ => (
             true,
@@ -354,6 +452,42 @@ fn total_cost(ctx: &Ctx<'_>) -> Option<String> {
     }
     let sum: Option<i64> = charged.iter().map(|o| o.cost_cents).sum();
     sum.map(format_cents)
+}
+
+/// Once the charged orders are priced: a charge that differs from the pricing it was paid on is an
+/// Event, and one above a fixed cap says so (the price rose between the pricing and PayDeals).
+fn price_drift(ctx: &mut Ctx<'_>) {
+    let Some(q) = ctx.st.quote.clone() else {
+        return;
+    };
+    let charged: Option<i64> = q
+        .ids
+        .iter()
+        .map(|id| {
+            ctx.record_of(id)
+                .filter(|o| o.state.charged())
+                .and_then(|o| o.cost_cents)
+        })
+        .sum();
+    let Some(charged) = charged.filter(|&c| c != q.total_cents) else {
+        return;
+    };
+    let mut message = format!(
+        "{} charged {} (RealTotalCost after payment), priced {} at {}",
+        q.ids.join(", "),
+        format_cents(charged),
+        format_cents(q.total_cents),
+        q.checked_at
+    );
+    let fixed = cap(ctx).filter(|c| !matches!(c.source, Source::Budget(_)));
+    if let Some(c) = fixed.filter(|c| charged > c.cents) {
+        message.push_str(&format!(
+            "; above {} set by {}: the price rose after the pricing",
+            format_cents(c.cents),
+            c.describe()
+        ));
+    }
+    ctx.note(NoteType::Warning, Reason::PriceChanged, message);
 }
 
 fn spec_gate(ctx: &Ctx<'_>) -> Option<Gate> {
@@ -737,7 +871,11 @@ pub(super) fn plan(mut ctx: Ctx<'_>) -> Decision {
     let (action, s) = choose(&mut ctx);
     let paid = paid_condition(&ctx);
     let payable = payable_condition(&ctx);
+    let before = ctx.st.total_cost.take();
     ctx.st.total_cost = total_cost(&ctx);
+    if before.is_none() && ctx.st.total_cost.is_some() {
+        price_drift(&mut ctx);
+    }
     if s.ready {
         ctx.st.last_error = None;
         ctx.st.next_retry_at = None;

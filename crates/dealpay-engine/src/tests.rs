@@ -34,6 +34,7 @@ struct Run {
     now: Timestamp,
     creds: CredentialsState,
     n: u32,
+    policy: Policy,
 }
 
 impl Run {
@@ -45,6 +46,7 @@ impl Run {
             now: ts(T0),
             creds: creds("1"),
             n: 0,
+            policy: Policy::default(),
         }
     }
     /// A `Paid` event built with an empty attempt answers the attempt in flight.
@@ -67,7 +69,7 @@ impl Run {
                 credentials: self.creds.clone(),
                 event,
             },
-            &Policy::default(),
+            &self.policy,
         );
         self.status = Some(d.status.clone());
         d
@@ -1229,4 +1231,200 @@ fn a_late_refusal_after_the_lookup_still_sets_its_backoff() {
         "{:?}",
         d.action
     );
+}
+
+fn budget(limit: i64, spent: i64, frees_at: Option<&str>) -> Option<WindowBudget> {
+    Some(WindowBudget {
+        limit_cents: limit,
+        window: Duration::from_secs(24 * 3600),
+        spent_cents: spent,
+        frees_at: frees_at.map(ts),
+    })
+}
+
+#[test]
+fn the_namespace_budget_holds_a_payment_until_the_window_frees_up() {
+    let mut r = Run::new(spec(&["o1", "o2"]));
+    r.policy.namespace_budget = budget(5000, 4000, Some("2026-11-28T12:00:00Z"));
+    assert!(
+        matches!(r.step(Event::Observe).action, Action::LookUp { .. }),
+        "a budget is a cap: priced first"
+    );
+    let d = r.step(looked_up(vec![
+        priced("o1", 1, 1200.0),
+        priced("o2", 1, 3400.0),
+    ]));
+    assert_eq!(
+        d.action,
+        Action::RequeueAfter(Duration::from_secs(2 * 3600)),
+        "again when the oldest charge leaves the window"
+    );
+    let (_, reason, msg) = r.cond(READY);
+    assert_eq!(reason, "OverBudget");
+    for figure in [
+        "46.00",
+        "50.00 per 1d",
+        "40.00 spent",
+        "10.00 left",
+        "2026-11-28T12:00:00Z",
+    ] {
+        assert!(msg.contains(figure), "{figure} in {msg}");
+    }
+    assert_eq!(r.cond(STALLED).0, "False", "it will progress by itself");
+    assert_eq!(r.cond(RECONCILING).0, "True");
+    assert_eq!(r.cond(PAYABLE).1, "OverBudget");
+    assert_eq!(r.st().attempts, 0);
+    // The window freed up: the old price is not trusted, the orders are priced again, then paid.
+    r.advance(2 * 3600);
+    r.policy.namespace_budget = budget(5000, 0, None);
+    assert!(matches!(
+        r.step(Event::Observe).action,
+        Action::LookUp { .. }
+    ));
+    let d = r.step(looked_up(vec![
+        priced("o1", 1, 1200.0),
+        priced("o2", 1, 3400.0),
+    ]));
+    let Action::Pay { attempt, .. } = d.action else {
+        panic!("{:?}", d.action)
+    };
+    assert_eq!(attempt.quoted_cents, Some(4600));
+}
+
+#[test]
+fn a_payment_above_the_whole_budget_stalls() {
+    let mut r = Run::new(spec(&["o1"]));
+    r.policy.namespace_budget = budget(1000, 500, Some("2026-11-28T12:00:00Z"));
+    r.step(Event::Observe);
+    let d = r.step(looked_up(vec![priced("o1", 1, 1200.0)]));
+    assert!(
+        matches!(d.action, Action::AwaitChange { .. }),
+        "{:?}",
+        d.action
+    );
+    let (s, reason, msg) = r.cond(STALLED);
+    assert_eq!((s.as_str(), reason.as_str()), ("True", "OverBudget"));
+    assert!(msg.contains("can never be paid"), "{msg}");
+}
+
+#[test]
+fn the_strictest_of_spec_operator_and_budget_wins() {
+    // (spec cap, --max-total-cost, budget left, the source the message names, paid?)
+    let cases = [
+        (Some("45.00"), Some(9000), 8000, "spec.maxTotalCost", false),
+        (Some("90.00"), Some(4500), 8000, "--max-total-cost", false),
+        (
+            Some("90.00"),
+            Some(9000),
+            4500,
+            "the namespace budget",
+            false,
+        ),
+        (None, None, 4600, "", true),
+        (Some("46.00"), Some(4600), 4600, "", true),
+    ];
+    for (spec_cap, flag, left, source, paid) in cases {
+        let mut r = Run::new(DealPaymentSpec {
+            max_total_cost: spec_cap.map(str::to_string),
+            ..spec(&["o1", "o2"])
+        });
+        r.policy.max_total_cents = flag;
+        r.policy.namespace_budget = budget(10_000, 10_000 - left, Some("2026-11-28T12:00:00Z"));
+        r.step(Event::Observe);
+        let d = r.step(looked_up(vec![
+            priced("o1", 1, 1200.0),
+            priced("o2", 1, 3400.0),
+        ]));
+        assert_eq!(is_pay(&d.action), paid, "{spec_cap:?} {flag:?} {left}");
+        if !paid {
+            let msg = r.cond(READY).2;
+            assert!(msg.contains(source), "{source} in {msg}");
+            assert_eq!(r.cond(READY).1, "OverBudget");
+        }
+    }
+}
+
+#[test]
+fn a_dry_run_judges_the_budget_without_waiting_for_it() {
+    let mut r = Run::new(DealPaymentSpec {
+        dry_run: true,
+        ..spec(&["o1"])
+    });
+    r.policy.namespace_budget = budget(5000, 4500, Some("2026-11-28T12:00:00Z"));
+    r.step(Event::Observe);
+    let d = r.step(looked_up(vec![priced("o1", 1, 1200.0)]));
+    assert!(
+        matches!(d.action, Action::AwaitChange { .. }),
+        "{:?}",
+        d.action
+    );
+    let (s, reason, msg) = r.cond(PAYABLE);
+    assert_eq!((s.as_str(), reason.as_str()), ("False", "OverBudget"));
+    assert!(msg.contains("45.00 spent"), "{msg}");
+    assert_eq!(r.cond(STALLED).0, "False");
+}
+
+#[test]
+fn the_currency_the_api_gives_is_carried_into_the_quote_and_the_total() {
+    let cny = |id: &str, st: i64, c: f64| Deal {
+        currency: Some("CNY".into()),
+        ..priced(id, st, c)
+    };
+    let mut r = Run::new(capped(&["o1", "o2"], "100"));
+    r.step(Event::Observe);
+    r.step(looked_up(vec![cny("o1", 1, 1200.0), cny("o2", 1, 3400.0)]));
+    assert_eq!(
+        r.st().quote.as_ref().unwrap().currency.as_deref(),
+        Some("CNY")
+    );
+    r.step(ok(&["o1", "o2"], "rid"));
+    r.step(looked_up(vec![cny("o1", 4, 1200.0), cny("o2", 4, 3400.0)]));
+    assert_eq!(r.st().total_cost.as_deref(), Some("46.00"));
+    assert_eq!(r.st().currency.as_deref(), Some("CNY"));
+    // Two currencies cannot be held to one cap: nothing is paid.
+    let mut r = Run::new(capped(&["o1", "o2"], "100"));
+    r.step(Event::Observe);
+    let usd = Deal {
+        currency: Some("USD".into()),
+        ..priced("o2", 1, 3400.0)
+    };
+    let d = r.step(looked_up(vec![cny("o1", 1, 1200.0), usd]));
+    assert!(!is_pay(&d.action));
+    assert!(
+        r.cond(READY)
+            .2
+            .contains("more than one currency (CNY, USD)"),
+        "{}",
+        r.cond(READY).2
+    );
+}
+
+#[test]
+fn a_charge_that_differs_from_its_pricing_is_an_event_naming_both() {
+    let mut r = Run::new(capped(&["o1"], "12.50"));
+    r.step(Event::Observe);
+    r.step(looked_up(vec![priced("o1", 1, 1200.0)]));
+    r.step(ok(&["o1"], "rid"));
+    // The price rose between the pricing and PayDeals: the total is what was charged, and it says so.
+    let d = r.step(looked_up(vec![priced("o1", 4, 1300.0)]));
+    assert_eq!(r.st().total_cost.as_deref(), Some("13.00"));
+    let n = d
+        .notes
+        .iter()
+        .find(|n| n.reason == "PriceChanged")
+        .expect("an event");
+    assert_eq!(n.type_, NoteType::Warning);
+    for part in ["charged 13.00", "priced 12.00", "above 12.50"] {
+        assert!(n.message.contains(part), "{part} in {}", n.message);
+    }
+    // Once: later decisions do not repeat it.
+    let d = r.step(Event::Observe);
+    assert!(d.notes.iter().all(|n| n.reason != "PriceChanged"));
+    // Charged as priced: no event.
+    let mut r = Run::new(capped(&["o1"], "12.50"));
+    r.step(Event::Observe);
+    r.step(looked_up(vec![priced("o1", 1, 1200.0)]));
+    r.step(ok(&["o1"], "rid"));
+    let d = r.step(looked_up(vec![priced("o1", 4, 1200.0)]));
+    assert!(d.notes.iter().all(|n| n.reason != "PriceChanged"));
 }

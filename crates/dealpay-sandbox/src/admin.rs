@@ -98,6 +98,10 @@ pub struct OrderPatch {
     pub status: Option<i64>,
     /// New price in cents.
     pub price: Option<i64>,
+    /// False: DescribeDealsByCond shows no price (`RealTotalCost` null).
+    pub priced: Option<bool>,
+    /// New currency, e.g. `USD`.
+    pub currency: Option<String>,
     /// Delivery succeeds when paid.
     pub deliverable: Option<bool>,
     /// AgentPay 3/4 allowed.
@@ -296,6 +300,12 @@ async fn patch_order(
     }
     if let Some(v) = p.price {
         o.price = v;
+    }
+    if let Some(v) = p.priced {
+        o.priced = v;
+    }
+    if let Some(v) = &p.currency {
+        o.currency = v.clone();
     }
     if let Some(v) = p.deliverable {
         o.deliverable = v;

@@ -19,12 +19,14 @@ pub struct DealOut {
     pub status: i64,
     /// Status in words.
     pub status_name: String,
-    /// Order price in cents (what PayDeals charges, cash plus voucher).
-    pub real_total_cost: i64,
+    /// Order price in cents (what PayDeals charges, cash plus voucher); null for an unpriced order.
+    pub real_total_cost: Option<i64>,
     /// Original price in cents (the sandbox has no discounts, so equal to `RealTotalCost`).
     pub total_cost: i64,
     /// Cents paid by vouchers.
     pub voucher_decline: i64,
+    /// Currency of the amounts (`CNY` unless the world says otherwise).
+    pub currency: String,
     /// Resources of the order.
     pub resource_id: Vec<String>,
     /// Uin of the paying account.
@@ -64,9 +66,10 @@ fn deal_out(o: &Order, now_ms: i64) -> DealOut {
         big_deal_id: o.big_deal_id.clone(),
         status: st,
         status_name: status::name(st).to_string(),
-        real_total_cost: o.price,
+        real_total_cost: o.priced.then_some(o.price),
         total_cost: o.price,
         voucher_decline: o.voucher_decline,
+        currency: o.currency.clone(),
         resource_id: o.resource_ids_at(now_ms).to_vec(),
         payer: o.account.clone(),
         creator: o.account.clone(),
@@ -225,7 +228,8 @@ mod tests {
         assert_eq!(ids(&a), ["20261128000000000001"]);
         let d = &a.deals[0];
         assert_eq!(d.status, 4);
-        assert_eq!(d.real_total_cost, 1200);
+        assert_eq!(d.real_total_cost, Some(1200));
+        assert_eq!(d.currency, "CNY");
         assert_eq!(d.resource_id, ["ins-00000001"]);
         assert_eq!(d.payer, DEMO_UIN);
         assert_eq!(d.create_time, "2026-11-27 08:00:00");

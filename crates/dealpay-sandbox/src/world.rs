@@ -63,6 +63,14 @@ fn is_true(v: &bool) -> bool {
     *v
 }
 
+fn cny() -> String {
+    "CNY".into()
+}
+
+fn is_cny(v: &String) -> bool {
+    v == "CNY"
+}
+
 fn unpaid() -> i64 {
     status::UNPAID
 }
@@ -121,6 +129,13 @@ pub struct Order {
     pub status: i64,
     /// Price in cents.
     pub price: i64,
+    /// False: DescribeDealsByCond lists the order with `RealTotalCost` null (a price not known yet);
+    /// PayDeals still charges `price`.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub priced: bool,
+    /// Currency of the amounts, as DescribeDealsByCond's `Currency` shows it.
+    #[serde(default = "cny", skip_serializing_if = "is_cny")]
+    pub currency: String,
     /// Resources delivered when paid; empty means `ins-<last 8 digits of the order id>`.
     #[serde(default)]
     pub resource_ids: Vec<String>,
@@ -160,6 +175,8 @@ impl Order {
             big_deal_id: None,
             status: status::UNPAID,
             price,
+            priced: true,
+            currency: cny(),
             resource_ids: Vec::new(),
             pay_together_group: None,
             deliverable: true,

@@ -221,6 +221,9 @@ pub struct Deal {
     /// Resources of the order.
     #[serde(default, deserialize_with = "null_as_default")]
     pub resource_id: Vec<String>,
+    /// Currency of the amounts (the Billing API's `Currency`, e.g. `CNY`); may be absent or null.
+    #[serde(default)]
+    pub currency: Option<String>,
     /// Payer uin.
     #[serde(default, deserialize_with = "null_as_default")]
     pub payer: String,

@@ -1,0 +1,1 @@
+"""scripts/bench split by concern: processes, phases, peers, report."""

@@ -1,0 +1,99 @@
+"""The measured phases: bursts of DealPayments, create->Ready latency at low load."""
+
+import json
+import threading
+import time
+import urllib.request
+
+from .common import cpu_ms, epoch, http, mem_mib, rate_from_times
+from .kube import ready
+
+
+def check_ledger(sandbox, orders, what):
+    """Every order of `orders` (order id -> uin) charged exactly once; returns its charges."""
+    charges = [c for c in sandbox.ledger() if c["orderId"] in orders]
+    dup = sum(1 for c in charges if c.get("duplicate"))
+    per_order = {}
+    for c in charges:
+        per_order[c["orderId"]] = per_order.get(c["orderId"], 0) + 1
+    twice = [o for o, n in per_order.items() if n > 1]
+    missing = [o for o in orders if o not in per_order]
+    if dup or twice or missing:
+        raise SystemExit(f"{what}: {len(charges)} charges for {len(orders)} orders: {dup} marked duplicate, "
+                         f"{len(twice)} charged more than once, {len(missing)} not charged")
+    return charges
+
+
+def burst(b, key, groups):
+    """Creates every DealPayment of groups at once and waits until all are Ready.
+
+    groups: (namespace, uin, [order ids]); names are KEY-N per namespace. Returns the figures."""
+    items = [(ns, f"{key}-{j}", oid) for ns, _, oids in groups for j, oid in enumerate(oids)]
+    orders = {oid: uin for _, uin, oids in groups for oid in oids}
+    op = b.operator
+    cpu0, counts0, req0 = cpu_ms(op.pid), op.counts(), b.kube.operator_requests()
+    t0 = time.monotonic()
+    b.kube.create_many(items)
+    created = time.monotonic() - t0
+    per = max(len(oids) for _, _, oids in groups)
+    b.kube.wait_ready([(ns, f"{key}-", len(oids)) for ns, _, oids in groups], timeout=120 + 2 * per)
+    wall = time.monotonic() - t0
+    cpu = cpu_ms(op.pid) - cpu0
+    counts1, req1 = op.counts(), b.kube.operator_requests()
+    charges = check_ledger(b.sandbox, orders, key)
+    n = len(orders)
+    return {
+        "payments": n,
+        "aggregate": rate_from_times([epoch(c["time"]) for c in charges]),
+        "per_account": [rate_from_times([epoch(c["time"]) for c in charges if c["account"] == uin])
+                        for _, uin, _ in groups],
+        "wall_s": round(wall, 2),
+        "create_s": round(created, 2),
+        "cpu_ms_per_payment": round(cpu / n, 3),
+        "rss_mib_peak": mem_mib(op.pid, "VmHWM"),
+        "counts": {k: counts1[k] - counts0[k] for k in counts0},
+        "kube_requests_per_payment": {k: round((req1[k] - req0[k]) / n, 2) for k in req0},
+    }
+
+
+def latency(b, ns, uin, oids, every):
+    """One DealPayment every `every` s; create -> Ready seen on a watch. Returns (p50, p99) in ms."""
+    seen = {}
+    path = b.kube.dp_path(ns)
+    rv = http("GET", path + "?limit=1")["metadata"]["resourceVersion"]
+    stop = threading.Event()
+    watching = threading.Event()
+
+    def watch():
+        url = path + f"?watch=1&resourceVersion={rv}&timeoutSeconds=600"
+        with urllib.request.urlopen(url, timeout=700) as r:
+            watching.set()
+            for line in r:
+                if stop.is_set():
+                    return
+                obj = json.loads(line).get("object", {})
+                name = obj.get("metadata", {}).get("name", "")
+                if name.startswith("lat-") and name not in seen and ready(obj):
+                    seen[name] = time.monotonic()
+
+    threading.Thread(target=watch, daemon=True).start()
+    if not watching.wait(30):
+        raise SystemExit("latency: the watch did not start")
+    created = {}
+    for j, oid in enumerate(oids):
+        name = f"lat-{j}"
+        created[name] = time.monotonic()
+        b.kube.create(path, b.kube.dp(name, oid))
+        time.sleep(every)  # the load being measured: one creation per interval, not a synchronisation
+    deadline = time.monotonic() + 60
+    while len(seen) < len(oids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stop.set()
+    lat = sorted((seen[k] - created[k]) * 1000 for k in created if k in seen)
+    if len(lat) < len(oids):
+        raise SystemExit(f"latency: only {len(lat)} of {len(oids)} Ready within 60 s")
+    check_ledger(b.sandbox, {o: uin for o in oids}, "latency")
+
+    def pct(p):
+        return round(lat[min(len(lat) - 1, int(round(p / 100 * len(lat) + 0.5)) - 1)], 1)
+    return pct(50), pct(99)

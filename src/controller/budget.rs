@@ -1,0 +1,297 @@
+//! Per-namespace budgets over a rolling window (`--namespace-budget team-a=5000.00/24h`).
+//!
+//! What a namespace spent is derived from the status of its DealPayments (so a restart counts the same
+//! money), read from the reflector store or, for objects this process wrote since it became leader,
+//! from what it wrote (the store lags behind our own writes). The engine gets the figures as a
+//! [`WindowBudget`] and stalls on its own; the write of a new attempt is checked again here, under one
+//! lock, so two DealPayments reconciled at once cannot both take the last of a budget.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use kube::ResourceExt;
+use kube::runtime::reflector::Store;
+
+use crate::api::money::{format_cents, parse_cents};
+use crate::api::{DealPayment, DealPaymentStatus};
+use crate::engine::Policy;
+use crate::engine::spend::{Charge, WindowBudget, charge, format_window, parse_window};
+
+/// The namespace `--namespace-budget` applies to when it names none of its own.
+pub const ANY_NAMESPACE: &str = "*";
+
+/// One `--namespace-budget NAMESPACE=AMOUNT/WINDOW`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceBudget {
+    /// The namespace, or `*` for every namespace without a budget of its own (each on its own).
+    pub namespace: String,
+    /// Most it may spend in any window, in cents.
+    pub limit_cents: i64,
+    /// The rolling window.
+    pub window: Duration,
+}
+
+impl std::fmt::Display for NamespaceBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}={}/{}",
+            self.namespace,
+            format_cents(self.limit_cents),
+            format_window(self.window)
+        )
+    }
+}
+
+/// Parses `team-a=5000.00/24h` (window units d, h, m, s).
+pub fn parse_flag(s: &str) -> Result<NamespaceBudget, String> {
+    let bad = |why: &str| {
+        format!(
+            "--namespace-budget {s:?}: {why} (expected NAMESPACE=AMOUNT/WINDOW, e.g. team-a=5000.00/24h)"
+        )
+    };
+    let (ns, rest) = s.split_once('=').ok_or_else(|| bad("no '='"))?;
+    let (amount, window) = rest.split_once('/').ok_or_else(|| bad("no '/WINDOW'"))?;
+    let ns = ns.trim();
+    let name_ok = ns == ANY_NAMESPACE
+        || (!ns.is_empty()
+            && ns.len() <= 63
+            && ns
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+    if !name_ok {
+        return Err(bad("not a namespace name or '*'"));
+    }
+    Ok(NamespaceBudget {
+        namespace: ns.to_string(),
+        limit_cents: parse_cents(amount.trim()).ok_or_else(|| bad("not an amount like 5000.00"))?,
+        window: parse_window(window.trim()).ok_or_else(|| bad("not a window like 24h, 7d, 30m"))?,
+    })
+}
+
+/// What this process last wrote for one DealPayment.
+#[derive(Debug, Clone)]
+struct Written {
+    namespace: String,
+    charge: Option<Charge>,
+    attempt: Option<String>,
+}
+
+/// A DealPayment as the store shows it: uid, and what its status says it spent.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// metadata.uid (a re-created object with the same name is another payment).
+    pub uid: String,
+    /// Its charge, from status.
+    pub charge: Option<Charge>,
+}
+
+/// An admitted write, to be undone if the write fails.
+#[derive(Debug)]
+#[must_use = "roll back an admission whose write failed"]
+pub struct Admission {
+    uid: String,
+    before: Option<Written>,
+}
+
+/// The budgets and what this process wrote since it became leader.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    budgets: Vec<NamespaceBudget>,
+    written: Mutex<HashMap<String, Written>>,
+}
+
+impl Ledger {
+    /// A ledger for these budgets (the last one given for a namespace wins).
+    pub fn new(budgets: Vec<NamespaceBudget>) -> Self {
+        Self {
+            budgets,
+            written: Mutex::default(),
+        }
+    }
+
+    /// The budget of `namespace`, its own or the `*` one.
+    pub fn budget_of(&self, namespace: &str) -> Option<&NamespaceBudget> {
+        let find = |n: &str| self.budgets.iter().rev().find(|b| b.namespace == n);
+        find(namespace).or_else(|| find(ANY_NAMESPACE))
+    }
+
+    /// Forgets what this process wrote: another replica may have written since (called on becoming leader).
+    pub fn forget(&self) {
+        self.written.lock().expect("ledger lock").clear();
+    }
+
+    fn charges(
+        written: &HashMap<String, Written>,
+        namespace: &str,
+        seen: &[Seen],
+        skip: Option<&str>,
+    ) -> Vec<Charge> {
+        let ours = written
+            .iter()
+            .filter(|(uid, w)| w.namespace == namespace && Some(uid.as_str()) != skip)
+            .filter_map(|(_, w)| w.charge);
+        let theirs = seen
+            .iter()
+            .filter(|s| !written.contains_key(&s.uid) && Some(s.uid.as_str()) != skip)
+            .filter_map(|s| s.charge);
+        ours.chain(theirs).collect()
+    }
+
+    /// The namespace's budget as the engine should see it now (None without a budget).
+    pub fn measure(&self, namespace: &str, seen: &[Seen], now: Timestamp) -> Option<WindowBudget> {
+        let b = self.budget_of(namespace)?;
+        let written = self.written.lock().expect("ledger lock");
+        let charges = Self::charges(&written, namespace, seen, None);
+        Some(WindowBudget::at(b.limit_cents, b.window, &charges, now))
+    }
+
+    /// Checks a status write for `uid` before it is sent: a new attempt in flight must fit in what the
+    /// namespace has left, counting every other DealPayment and attempts admitted but not yet visible
+    /// in the store. Admitted, it counts at once (the reservation); roll it back if the write fails.
+    /// `stored_attempt` is the attempt in flight in the status being replaced, which is not new.
+    pub fn admit(
+        &self,
+        namespace: &str,
+        uid: &str,
+        stored_attempt: Option<&str>,
+        status: &DealPaymentStatus,
+        seen: &[Seen],
+        now: Timestamp,
+    ) -> Result<Admission, String> {
+        let mut written = self.written.lock().expect("ledger lock");
+        let before = written.get(uid).cloned();
+        let attempt = status.in_flight.as_ref();
+        let new_attempt = attempt.filter(|a| {
+            Some(a.id.as_str()) != stored_attempt
+                && before.as_ref().and_then(|w| w.attempt.as_deref()) != Some(a.id.as_str())
+        });
+        if let (Some(a), Some(b)) = (new_attempt, self.budget_of(namespace)) {
+            let Some(cents) = a.quoted_cents else {
+                return Err(format!(
+                    "attempt {} has no price and {namespace} has a budget: nothing is paid blind",
+                    a.id
+                ));
+            };
+            let others = Self::charges(&written, namespace, seen, Some(uid));
+            let mut all = others.clone();
+            all.extend(charge(status));
+            let with = WindowBudget::at(b.limit_cents, b.window, &all, now);
+            if with.spent_cents > b.limit_cents {
+                let spent = WindowBudget::at(b.limit_cents, b.window, &others, now).spent_cents;
+                return Err(format!(
+                    "{namespace}'s budget is {} per {}: {} spent or reserved in the window by other DealPayments, this DealPayment {} with attempt {} ({}); not paying",
+                    format_cents(b.limit_cents),
+                    format_window(b.window),
+                    format_cents(spent),
+                    format_cents(with.spent_cents - spent),
+                    a.id,
+                    format_cents(cents)
+                ));
+            }
+        }
+        written.insert(
+            uid.to_string(),
+            Written {
+                namespace: namespace.to_string(),
+                charge: charge(status),
+                attempt: attempt.map(|a| a.id.clone()),
+            },
+        );
+        self.prune(&mut written, now);
+        Ok(Admission {
+            uid: uid.to_string(),
+            before,
+        })
+    }
+
+    /// Undoes an admission whose write failed (nothing was written, nothing will be paid).
+    pub fn roll_back(&self, a: Admission) {
+        let mut written = self.written.lock().expect("ledger lock");
+        match a.before {
+            Some(w) => written.insert(a.uid, w),
+            None => written.remove(&a.uid),
+        };
+    }
+
+    /// Drops charges that left the longest window (the store's older view of them is out too); an
+    /// entry without a charge stays, since it may be newer than a store still showing an attempt.
+    fn prune(&self, written: &mut HashMap<String, Written>, now: Timestamp) {
+        let longest = self
+            .budgets
+            .iter()
+            .map(|b| b.window)
+            .max()
+            .unwrap_or_default();
+        let Ok(span) = jiff::SignedDuration::try_from(longest) else {
+            return;
+        };
+        let start = now.checked_sub(span).unwrap_or(Timestamp::MIN);
+        written.retain(|_, w| w.attempt.is_some() || w.charge.is_none_or(|c| c.at > start));
+    }
+}
+
+/// The ledger with the reflector stores it reads the other DealPayments from.
+pub struct Budgets {
+    /// The ledger.
+    pub ledger: Ledger,
+    stores: Arc<Mutex<Vec<Store<DealPayment>>>>,
+}
+
+impl Budgets {
+    /// Budgets read against these stores (the controllers' caches).
+    pub fn new(budgets: Vec<NamespaceBudget>, stores: Arc<Mutex<Vec<Store<DealPayment>>>>) -> Self {
+        Self {
+            ledger: Ledger::new(budgets),
+            stores,
+        }
+    }
+
+    fn seen(&self, namespace: &str) -> Vec<Seen> {
+        let stores = self.stores.lock().expect("stores lock");
+        stores
+            .iter()
+            .flat_map(|s| s.state())
+            .filter(|dp| dp.namespace().as_deref() == Some(namespace))
+            .map(|dp| Seen {
+                uid: dp.uid().unwrap_or_default(),
+                charge: dp.status.as_ref().and_then(charge),
+            })
+            .collect()
+    }
+
+    /// `base` with the namespace's budget as it stands now.
+    pub fn policy(&self, base: &Policy, namespace: &str, now: Timestamp) -> Policy {
+        if self.ledger.budget_of(namespace).is_none() {
+            return *base;
+        }
+        Policy {
+            namespace_budget: self.ledger.measure(namespace, &self.seen(namespace), now),
+            ..*base
+        }
+    }
+
+    /// [`Ledger::admit`] against the stores.
+    pub fn admit(
+        &self,
+        dp: &DealPayment,
+        status: &DealPaymentStatus,
+        now: Timestamp,
+    ) -> Result<Option<Admission>, String> {
+        let ns = dp.namespace().unwrap_or_default();
+        if self.ledger.budget_of(&ns).is_none() {
+            return Ok(None);
+        }
+        let stored = dp.status.as_ref().and_then(|s| s.in_flight.as_ref());
+        let seen = self.seen(&ns);
+        let uid = dp.uid().unwrap_or_else(|| dp.name_any());
+        self.ledger
+            .admit(&ns, &uid, stored.map(|a| a.id.as_str()), status, &seen, now)
+            .map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests;

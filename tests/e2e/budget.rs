@@ -1,0 +1,96 @@
+//! A namespace budget on the real apiserver: the operator's reflector cache, its status writes and a
+//! restart, with the sandbox's ledger as the truth of what was charged.
+
+use super::harness::*;
+
+/// Two DealPayments created together, the budget enough for one: exactly one is charged, the other
+/// says OverBudget with the figures; a restarted operator (memory gone) counts the same spend from
+/// status; a larger budget lets the second pay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "end to end: needs scripts/local-cluster; scripts/test runs it with --include-ignored"]
+async fn budget_window_exhaustion_across_two_deal_payments_in_one_namespace() {
+    let s = setup("e2e-budget", &[]).await;
+    let orders = s.sb.add_orders("4700000000000", 2).await; // 1.00 each
+    secret(&s.client, &s.ns, "creds", DEMO_ID, DEMO_KEY).await;
+    let budget = format!("{}=1.50/24h", s.ns);
+    let op = s
+        .operator_with("", &s.ns, &["--namespace-budget", &budget], &[])
+        .await;
+    for (i, o) in orders.iter().enumerate() {
+        payment(
+            &s.client,
+            &s.ns,
+            &format!("p{i}"),
+            std::slice::from_ref(o),
+            Some("creds"),
+        )
+        .await;
+    }
+    let reason = |dp: &dealpay_operator::api::DealPayment| {
+        let st = dp.status.as_ref()?;
+        dealpay_operator::engine::conditions::find(&st.conditions, "Ready")
+            .map(|c| (c.reason.clone(), c.message.clone()))
+    };
+    let api = kube::Api::<dealpay_operator::api::DealPayment>::namespaced(s.client.clone(), &s.ns);
+    let settled = || async {
+        let (a, b) = (api.get("p0").await.unwrap(), api.get("p1").await.unwrap());
+        let (ra, rb) = (reason(&a), reason(&b));
+        let names = [ra.clone(), rb.clone()].map(|r| r.map(|r| r.0).unwrap_or_default());
+        let mut sorted = names.clone();
+        sorted.sort();
+        (sorted == ["OverBudget", "Paid"]).then(|| {
+            let over = if names[0] == "OverBudget" { ra } else { rb };
+            over.unwrap().1
+        })
+    };
+    wait_until("one Paid, one OverBudget", 90, || async {
+        settled().await.is_some()
+    })
+    .await;
+    let msg = settled().await.unwrap();
+    for figure in [
+        "1.00",
+        "1.50 per 1d",
+        "1.00 spent in the window",
+        "0.50 left",
+    ] {
+        assert!(msg.contains(figure), "{figure} in {msg}");
+    }
+    assert_eq!(s.sb.charges().await.len(), 1, "exactly one order charged");
+
+    // A new operator process knows nothing but the statuses: the spend is the same.
+    op.kill().await;
+    let op = s
+        .operator_with("-2", &s.ns, &["--namespace-budget", &budget], &[])
+        .await;
+    let over = if reason(&api.get("p0").await.unwrap()).unwrap().0 == "OverBudget" {
+        "p0"
+    } else {
+        "p1"
+    };
+    // Both objects reconciled by the new process (its first list), and still only one charge.
+    wait_until("the restarted operator reconciles both", 60, || async {
+        let m = op.scrape().await;
+        m.lines()
+            .filter_map(|l| l.strip_prefix("dealpay_reconciles_total{result=\"ok\"} "))
+            .any(|n| n.parse::<f64>().is_ok_and(|n| n >= 2.0))
+    })
+    .await;
+    let dp = api.get(over).await.unwrap();
+    assert_eq!(reason(&dp).unwrap().0, "OverBudget");
+    assert_eq!(
+        s.sb.charges().await.len(),
+        1,
+        "still one charge after a restart"
+    );
+
+    // A budget with room for both: the waiting one is priced again and pays.
+    op.kill().await;
+    let budget = format!("{}=2.00/24h", s.ns);
+    let op = s
+        .operator_with("-3", &s.ns, &["--namespace-budget", &budget], &[])
+        .await;
+    wait_ready(&s.client, &s.ns, over, "True", "Paid", 90).await;
+    assert_eq!(s.sb.charges().await.len(), 2);
+    finish([op], s.sb).await;
+}
