@@ -139,21 +139,7 @@ fn quoted(v: &Value) -> String {
 /// One schema error in the API server's words, naming the field.
 fn message(path: &str, instance: &Value, kind: &ValidationErrorKind) -> String {
     match kind {
-        ValidationErrorKind::Type { kind } => {
-            let want = match kind {
-                TypeKind::Single(t) => t.to_string(),
-                TypeKind::Multiple(ts) => ts
-                    .iter()
-                    .map(|t| t.to_string())
-                    .filter(|t| t != "null")
-                    .collect::<Vec<_>>()
-                    .join(","),
-            };
-            let got = type_name(instance);
-            format!(
-                "{path}: Invalid value: \"{got}\": {path} in body must be of type {want}: \"{got}\""
-            )
-        }
+        ValidationErrorKind::Type { kind } => wrong_type(path, instance, kind),
         ValidationErrorKind::Required { property } => {
             let p = property.as_str().unwrap_or_default();
             if path == "<root>" {
@@ -162,22 +148,7 @@ fn message(path: &str, instance: &Value, kind: &ValidationErrorKind) -> String {
                 format!("{path}.{p}: Required value")
             }
         }
-        ValidationErrorKind::Enum { options } => {
-            let supported: Vec<String> = options
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|o| match o {
-                    Value::String(s) => format!("{s:?}"),
-                    other => format!("\"{other}\""),
-                })
-                .collect();
-            format!(
-                "{path}: Unsupported value: {}: supported values: {}",
-                quoted(instance),
-                supported.join(", ")
-            )
-        }
+        ValidationErrorKind::Enum { options } => unsupported(path, instance, options),
         ValidationErrorKind::Pattern { pattern } => format!(
             "{path}: Invalid value: {}: {path} in body should match '{pattern}'",
             quoted(instance)
@@ -197,26 +168,10 @@ fn message(path: &str, instance: &Value, kind: &ValidationErrorKind) -> String {
             "{path}: Invalid value: {}: {path} in body should be at least {limit} chars long",
             quoted(instance)
         ),
-        ValidationErrorKind::AdditionalProperties { unexpected } => unexpected
-            .iter()
-            .map(|u| {
-                let field = if path == "<root>" {
-                    u.clone()
-                } else {
-                    format!("{path}.{u}")
-                };
-                format!("{field}: unknown field \"{field}\"")
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
-        ValidationErrorKind::UniqueItems => {
-            let items = instance.as_array().cloned().unwrap_or_default();
-            let dup = (1..items.len()).find(|&i| items[..i].contains(&items[i]));
-            match dup {
-                Some(i) => format!("{path}[{i}]: Duplicate value: {}", quoted(&items[i])),
-                None => format!("{path}: Duplicate value"),
-            }
+        ValidationErrorKind::AdditionalProperties { unexpected } => {
+            unknown_fields(path, unexpected)
         }
+        ValidationErrorKind::UniqueItems => duplicate(path, instance),
         ValidationErrorKind::OneOfNotValid { .. }
         | ValidationErrorKind::OneOfMultipleValid { .. } => {
             format!("{path}: Invalid value: \"object\": {}", one_of_message())
@@ -226,6 +181,60 @@ fn message(path: &str, instance: &Value, kind: &ValidationErrorKind) -> String {
             quoted(instance)
         ),
         _ => format!("{path}: Invalid value: {}: {kind:?}", quoted(instance)),
+    }
+}
+
+fn wrong_type(path: &str, instance: &Value, kind: &TypeKind) -> String {
+    let want = match kind {
+        TypeKind::Single(t) => t.to_string(),
+        TypeKind::Multiple(ts) => ts
+            .iter()
+            .map(|t| t.to_string())
+            .filter(|t| t != "null")
+            .collect::<Vec<_>>()
+            .join(","),
+    };
+    let got = type_name(instance);
+    format!("{path}: Invalid value: \"{got}\": {path} in body must be of type {want}: \"{got}\"")
+}
+
+fn unsupported(path: &str, instance: &Value, options: &Value) -> String {
+    let supported: Vec<String> = options
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| match o {
+            Value::String(s) => format!("{s:?}"),
+            other => format!("\"{other}\""),
+        })
+        .collect();
+    format!(
+        "{path}: Unsupported value: {}: supported values: {}",
+        quoted(instance),
+        supported.join(", ")
+    )
+}
+
+fn unknown_fields(path: &str, unexpected: &[String]) -> String {
+    unexpected
+        .iter()
+        .map(|u| {
+            let field = if path == "<root>" {
+                u.clone()
+            } else {
+                format!("{path}.{u}")
+            };
+            format!("{field}: unknown field \"{field}\"")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn duplicate(path: &str, instance: &Value) -> String {
+    let items = instance.as_array().cloned().unwrap_or_default();
+    match (1..items.len()).find(|&i| items[..i].contains(&items[i])) {
+        Some(i) => format!("{path}[{i}]: Duplicate value: {}", quoted(&items[i])),
+        None => format!("{path}: Duplicate value"),
     }
 }
 

@@ -65,7 +65,39 @@ pub fn authenticate<'w>(
         return Err(invalid());
     }
     let parsed = parse_authorization(raw).ok_or_else(invalid)?;
-    let ts_raw = input.timestamp.ok_or_else(|| {
+    let timestamp = fresh_timestamp(input.timestamp, now)?;
+    let account = world
+        .account_by_secret_id(&parsed.secret_id)
+        .ok_or_else(|| {
+            fail(
+                "AuthFailure.SecretIdNotFound",
+                "The SecretId is not found, please ensure that your SecretId is correct.",
+            )
+        })?;
+    if parsed.signed_headers != SIGNED_HEADERS
+        || parsed.service != SERVICE
+        || parsed.date != scope_date(timestamp)
+    {
+        return Err(signature_failure());
+    }
+    check_signature(account, input, timestamp, &parsed.signature)?;
+    let token_ok = match (&account.token, input.token.filter(|t| !t.is_empty())) {
+        (None, None) => true,
+        (Some(want), Some(got)) => signatures_equal(want, got),
+        _ => false,
+    };
+    if !token_ok {
+        return Err(fail(
+            "AuthFailure.TokenFailure",
+            "Token verification failed: the X-TC-Token is missing, invalid or not expected for this SecretId.",
+        ));
+    }
+    Ok(account)
+}
+
+/// X-TC-Timestamp, within five minutes of the sandbox's clock.
+fn fresh_timestamp(raw: Option<&str>, now: i64) -> Result<i64, ApiFailure> {
+    let ts_raw = raw.ok_or_else(|| {
         fail(
             "MissingParameter",
             "The request is missing a required parameter `Timestamp` (header X-TC-Timestamp).",
@@ -84,20 +116,16 @@ pub fn authenticate<'w>(
             "Signature expired. Timestamp and server time cannot differ by more than five minutes.",
         ));
     }
-    let account = world
-        .account_by_secret_id(&parsed.secret_id)
-        .ok_or_else(|| {
-            fail(
-                "AuthFailure.SecretIdNotFound",
-                "The SecretId is not found, please ensure that your SecretId is correct.",
-            )
-        })?;
-    if parsed.signed_headers != SIGNED_HEADERS
-        || parsed.service != SERVICE
-        || parsed.date != scope_date(timestamp)
-    {
-        return Err(signature_failure());
-    }
+    Ok(timestamp)
+}
+
+/// Recomputes the TC3 signature with the account's key and compares in constant time.
+fn check_signature(
+    account: &Account,
+    input: &AuthInput<'_>,
+    timestamp: i64,
+    signature: &str,
+) -> Result<(), ApiFailure> {
     let (Some(host), Some(content_type)) = (input.host, input.content_type) else {
         return Err(signature_failure());
     };
@@ -116,21 +144,10 @@ pub fn authenticate<'w>(
             body,
         },
     );
-    if !signatures_equal(&expected.signature, &parsed.signature) {
+    if !signatures_equal(&expected.signature, signature) {
         return Err(signature_failure());
     }
-    let token_ok = match (&account.token, input.token.filter(|t| !t.is_empty())) {
-        (None, None) => true,
-        (Some(want), Some(got)) => signatures_equal(want, got),
-        _ => false,
-    };
-    if !token_ok {
-        return Err(fail(
-            "AuthFailure.TokenFailure",
-            "Token verification failed: the X-TC-Token is missing, invalid or not expected for this SecretId.",
-        ));
-    }
-    Ok(account)
+    Ok(())
 }
 
 #[cfg(test)]

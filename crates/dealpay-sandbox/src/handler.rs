@@ -100,6 +100,46 @@ fn accept(
     body: &[u8],
     action: &str,
 ) -> Result<Accepted, ApiFailure> {
+    check_envelope(method, headers, action)?;
+    let content_type = header_str(headers, "content-type");
+    let input = AuthInput {
+        authorization: header_str(headers, "authorization"),
+        host: header_str(headers, "host"),
+        content_type,
+        timestamp: header_str(headers, "x-tc-timestamp"),
+        token: header_str(headers, "x-tc-token"),
+        content_sha256: header_str(headers, "x-tc-content-sha256"),
+        body,
+    };
+    let account = auth::authenticate(&st.world, &input, unix_now())?;
+    let (uin, secret_id) = (account.uin.clone(), account.secret_id.clone());
+    let media = content_type
+        .and_then(|c| c.split(';').next())
+        .map(|c| c.trim().to_ascii_lowercase());
+    if media.as_deref() != Some("application/json") {
+        return Err(ApiFailure::new(
+            "InvalidParameter",
+            "The sandbox accepts only Content-Type application/json.",
+        ));
+    }
+    admit(st, &uin, action)?;
+    let call = if action == PAY_DEALS {
+        Call::Pay(api::parse_pay_deals(body)?)
+    } else {
+        Call::Describe(api::parse_describe_deals(body)?)
+    };
+    let touched = touched_ids(st, &call);
+    let plan = faults::plan(&mut st.world.faults, action, &touched);
+    Ok(Accepted {
+        account: uin,
+        secret_id,
+        call,
+        plan,
+    })
+}
+
+/// What Tencent checks before authentication: method, action and version.
+fn check_envelope(method: &Method, headers: &HeaderMap, action: &str) -> Result<(), ApiFailure> {
     if method != Method::POST {
         return Err(ApiFailure::new(
             "UnsupportedOperation",
@@ -133,28 +173,12 @@ fn accept(
         }
         Some(_) => {}
     }
-    let content_type = header_str(headers, "content-type");
-    let input = AuthInput {
-        authorization: header_str(headers, "authorization"),
-        host: header_str(headers, "host"),
-        content_type,
-        timestamp: header_str(headers, "x-tc-timestamp"),
-        token: header_str(headers, "x-tc-token"),
-        content_sha256: header_str(headers, "x-tc-content-sha256"),
-        body,
-    };
-    let account = auth::authenticate(&st.world, &input, unix_now())?;
-    let (uin, secret_id) = (account.uin.clone(), account.secret_id.clone());
-    let media = content_type
-        .and_then(|c| c.split(';').next())
-        .map(|c| c.trim().to_ascii_lowercase());
-    if media.as_deref() != Some("application/json") {
-        return Err(ApiFailure::new(
-            "InvalidParameter",
-            "The sandbox accepts only Content-Type application/json.",
-        ));
-    }
-    if !st.limiter.try_acquire(&uin, action, Instant::now()) {
+    Ok(())
+}
+
+/// The per-account, per-action rate limit, counted as Tencent counts it: after authentication.
+fn admit(st: &mut State, uin: &str, action: &str) -> Result<(), ApiFailure> {
+    if !st.limiter.try_acquire(uin, action, Instant::now()) {
         st.stats.action(action).rate_limited += 1;
         return Err(ApiFailure::new(
             "RequestLimitExceeded",
@@ -164,19 +188,7 @@ fn accept(
             ),
         ));
     }
-    let call = if action == PAY_DEALS {
-        Call::Pay(api::parse_pay_deals(body)?)
-    } else {
-        Call::Describe(api::parse_describe_deals(body)?)
-    };
-    let touched = touched_ids(st, &call);
-    let plan = faults::plan(&mut st.world.faults, action, &touched);
-    Ok(Accepted {
-        account: uin,
-        secret_id,
-        call,
-        plan,
-    })
+    Ok(())
 }
 
 fn fault_name(f: &Fault) -> &'static str {

@@ -69,6 +69,19 @@ pub enum SandboxError {
     },
 }
 
+impl SandboxError {
+    /// Low-cardinality label for logs and the exit message.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Self::Io { .. } => "io",
+            Self::State(_) => "state",
+            Self::Tls(_) => "tls",
+            Self::Remote(_) => "remote",
+            Self::Bind { .. } => "bind",
+        }
+    }
+}
+
 /// Flags of `dealpay sandbox`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SandboxArgs {

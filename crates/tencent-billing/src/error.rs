@@ -136,6 +136,16 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// Low-cardinality label for metrics and logs: how the call failed, not what it means.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Self::Api(_) => "api",
+            Self::NotSent(_) => "not_sent",
+            Self::OutcomeUnknown(_) => "outcome_unknown",
+            Self::Incomplete(_) => "incomplete",
+        }
+    }
+
     /// What this error means for the payment.
     pub fn class(&self) -> ErrorClass {
         match self {
