@@ -219,7 +219,7 @@ impl Client {
         let http = builder
             .build()
             .map_err(|e| ConfigError::Http(e.to_string()))?;
-        // Evenly spaced lanes per account and action (src/tencent/limiter.rs), so no one-second
+        // Evenly spaced lanes per account and action (limiter.rs), so no one-second
         // window of one account ever sees more than `rate`.
         let limiter = Some(Limiter::new(
             cfg.rate_per_second,
