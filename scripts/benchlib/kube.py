@@ -1,10 +1,13 @@
 """The apiserver through `kubectl proxy` (plain HTTP on loopback), and the objects the benchmark makes."""
 
+import json
 import subprocess
+import threading
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from .common import free_port, http, kubectl
+from .common import free_port, http, kubectl, log
 
 GROUP_PATH = "/apis/billing.dealpay.dev/v1alpha1"
 # Requests the operator makes, as the apiserver counts them (apiserver_request_total): the benchmark
@@ -50,8 +53,29 @@ class Kube:
     def create(self, path, obj):
         return http("POST", path, obj)
 
-    def list_dps(self, ns):
-        return http("GET", self.dp_path(ns), timeout=120)["items"]
+    def count_dps(self, ns):
+        """Counted a page at a time: one LIST of thousands of objects times out on a busy machine."""
+        n, cont = 0, ""
+        while True:
+            page = http("GET", f"{self.dp_path(ns)}?limit=500&continue={cont}", timeout=120)
+            n += len(page["items"])
+            cont = page["metadata"].get("continue")
+            if not cont:
+                return n
+
+    def delete_namespaces(self, namespaces, timeout):
+        """Deletes them and waits until they are gone (their DealPayments' finalizers are released by
+        the operator, which must still run)."""
+        subprocess.run([kubectl(), "delete", "namespace", "--wait=false", *namespaces],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        left = list(namespaces)
+        while left and time.monotonic() < deadline:
+            time.sleep(1)
+            left = [ns for ns in left if subprocess.run(
+                [kubectl(), "get", "namespace", ns], capture_output=True).returncode == 0]
+        if left:
+            log(f"namespaces still terminating after {timeout} s: {' '.join(left)}")
 
     def namespace_with_secret(self, ns, secret_id, secret_key, uin):
         self.create(f"{self.base}/api/v1/namespaces", {"metadata": {"name": ns}})
@@ -70,16 +94,6 @@ class Kube:
         with ThreadPoolExecutor(16) as ex:
             list(ex.map(lambda it: self.create(self.dp_path(it[0]), self.dp(it[1], it[2])), items))
 
-    def wait_ready(self, groups, timeout):
-        """groups: (namespace, name prefix, count); returns when every group has count Ready."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all(sum(1 for d in self.list_dps(ns) if ready(d) and d["metadata"]["name"].startswith(p)) >= n
-                   for ns, p, n in groups):
-                return
-            time.sleep(1)
-        raise SystemExit(f"not every DealPayment was Ready within {timeout} s")
-
     def operator_requests(self):
         """The apiserver's counts of the requests listed in OPERATOR_REQUESTS (all codes)."""
         counts = dict.fromkeys(OPERATOR_REQUESTS.values(), 0)
@@ -92,3 +106,51 @@ class Kube:
             if key in OPERATOR_REQUESTS:
                 counts[OPERATOR_REQUESTS[key]] += int(float(line.rsplit(" ", 1)[1]))
         return counts
+
+
+class ReadyWatch:
+    """Watches DealPayments in some namespaces from now on and notes when each first shows Ready
+    (monotonic time), so phases await readiness instead of polling LISTs."""
+
+    def __init__(self, kube, namespaces):
+        self.kube = kube
+        self.ready_at = {}  # (namespace, name) -> time.monotonic()
+        self.cond = threading.Condition()
+        self.started = threading.Barrier(len(namespaces) + 1)
+        for ns in namespaces:
+            rv = http("GET", kube.dp_path(ns) + "?limit=1")["metadata"]["resourceVersion"]
+            threading.Thread(target=self._watch, args=(ns, rv), daemon=True).start()
+        self.started.wait(60)
+
+    def _watch(self, ns, rv):
+        first = True
+        while True:
+            url = self.kube.dp_path(ns) + f"?watch=1&resourceVersion={rv}&timeoutSeconds=1800"
+            try:
+                with urllib.request.urlopen(url, timeout=1900) as r:
+                    if first:
+                        first = False
+                        self.started.wait(60)
+                    for line in r:
+                        ev = json.loads(line)
+                        obj = ev.get("object", {})
+                        meta = obj.get("metadata", {})
+                        rv = meta.get("resourceVersion", rv)
+                        key = (ns, meta.get("name", ""))
+                        if ev.get("type") in ("ADDED", "MODIFIED") and key not in self.ready_at and ready(obj):
+                            with self.cond:
+                                self.ready_at[key] = time.monotonic()
+                                self.cond.notify_all()
+            except OSError as e:
+                if self.kube.proc.poll() is not None:
+                    return  # the run is over: kubectl proxy stopped
+                log(f"watch of {ns} ended ({e}); watching again from {rv}")
+                time.sleep(1)
+
+    def wait(self, names, timeout):
+        """Returns when every (namespace, name) of names has been seen Ready."""
+        names = list(names)
+        with self.cond:
+            if not self.cond.wait_for(lambda: all(k in self.ready_at for k in names), timeout):
+                missing = sum(1 for k in names if k not in self.ready_at)
+                raise SystemExit(f"{missing} of {len(names)} DealPayments not Ready within {timeout} s")

@@ -1,12 +1,8 @@
 """The measured phases: bursts of DealPayments, create->Ready latency at low load."""
 
-import json
-import threading
 import time
-import urllib.request
 
-from .common import cpu_ms, epoch, http, mem_mib, rate_from_times
-from .kube import ready
+from .common import cpu_ms, epoch, mem_mib, rate_from_times
 
 
 def check_ledger(sandbox, orders, what):
@@ -35,8 +31,7 @@ def burst(b, key, groups):
     t0 = time.monotonic()
     b.kube.create_many(items)
     created = time.monotonic() - t0
-    per = max(len(oids) for _, _, oids in groups)
-    b.kube.wait_ready([(ns, f"{key}-", len(oids)) for ns, _, oids in groups], timeout=120 + 2 * per)
+    b.ready.wait([(ns, name) for ns, name, _ in items], timeout=120 + 0.5 * len(items))
     wall = time.monotonic() - t0
     cpu = cpu_ms(op.pid) - cpu0
     counts1, req1 = op.counts(), b.kube.operator_requests()
@@ -57,41 +52,15 @@ def burst(b, key, groups):
 
 
 def latency(b, ns, uin, oids, every):
-    """One DealPayment every `every` s; create -> Ready seen on a watch. Returns (p50, p99) in ms."""
-    seen = {}
-    path = b.kube.dp_path(ns)
-    rv = http("GET", path + "?limit=1")["metadata"]["resourceVersion"]
-    stop = threading.Event()
-    watching = threading.Event()
-
-    def watch():
-        url = path + f"?watch=1&resourceVersion={rv}&timeoutSeconds=600"
-        with urllib.request.urlopen(url, timeout=700) as r:
-            watching.set()
-            for line in r:
-                if stop.is_set():
-                    return
-                obj = json.loads(line).get("object", {})
-                name = obj.get("metadata", {}).get("name", "")
-                if name.startswith("lat-") and name not in seen and ready(obj):
-                    seen[name] = time.monotonic()
-
-    threading.Thread(target=watch, daemon=True).start()
-    if not watching.wait(30):
-        raise SystemExit("latency: the watch did not start")
+    """One DealPayment every `every` s; create -> Ready as seen on the watch. Returns (p50, p99) in ms."""
     created = {}
     for j, oid in enumerate(oids):
         name = f"lat-{j}"
         created[name] = time.monotonic()
-        b.kube.create(path, b.kube.dp(name, oid))
+        b.kube.create(b.kube.dp_path(ns), b.kube.dp(name, oid))
         time.sleep(every)  # the load being measured: one creation per interval, not a synchronisation
-    deadline = time.monotonic() + 60
-    while len(seen) < len(oids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    stop.set()
-    lat = sorted((seen[k] - created[k]) * 1000 for k in created if k in seen)
-    if len(lat) < len(oids):
-        raise SystemExit(f"latency: only {len(lat)} of {len(oids)} Ready within 60 s")
+    b.ready.wait([(ns, name) for name in created], timeout=60)
+    lat = sorted((b.ready.ready_at[(ns, k)] - t) * 1000 for k, t in created.items())
     check_ledger(b.sandbox, {o: uin for o in oids}, "latency")
 
     def pct(p):

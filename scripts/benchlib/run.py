@@ -8,7 +8,7 @@ import uuid
 from . import peers, phases, report
 from .common import (LATENCY_MS, OUTDIR, RATE, cluster_env, cpu_ms, kubectl, load_average, log,
                      mem_mib)
-from .kube import Kube
+from .kube import Kube, ReadyWatch
 from .procs import Operator, Sandbox, build, stop
 
 ACCOUNTS = 5
@@ -73,6 +73,7 @@ class Bench:
             r["start_ms"] = op.start_ms
             time.sleep(3)  # let the first list and watches settle before the idle reading
             r["rss_mib_idle"] = mem_mib(op.pid)
+            self.ready = ReadyWatch(self.kube, self.namespaces)
             log(f"one account: {n['one']} DealPayments at once")
             perf = self.perf_start(op.pid)
             b1 = phases.burst(self, "one", plan["one"])
@@ -85,6 +86,7 @@ class Bench:
             b5 = phases.burst(self, "five", plan["five"])
             r.update(accounts=n["accounts"], payments_per_second_5_accounts=b5["aggregate"],
                      per_account_payments_per_second=b5["per_account"], wall_s_5_accounts=b5["wall_s"])
+            self.save()
             log(f"latency: {n['lat']} DealPayments, one every {n['every']} s")
             r["ready_p50_ms"], r["ready_p99_ms"] = phases.latency(
                 self, self.namespaces[0], self.accounts[0][0], plan["lat"], n["every"])
@@ -96,6 +98,7 @@ class Bench:
             r.setdefault("tccli_payments_per_second", None)
             r.setdefault("sdk_payments_per_second", None)
             r["rss_mib_10k"] = None
+            self.save()
             if plan["cache"]:
                 self.cache_phase(plan["cache"])
             counts = op.counts()
@@ -106,26 +109,31 @@ class Bench:
             r["smoke"] = self.args.smoke
             r["settings"] = {"sandbox_rate_per_account_and_action": RATE, "latency_fault_ms": LATENCY_MS,
                              "sandbox": "HTTPS"}
+            r["ratios"] = report.ratios(r)
+            report.print_table(r)
         finally:
+            log(f"wrote {self.save()}; cleaning up")
             # Namespaces go first, while the operator runs: it releases the finalizers of settled payments.
-            subprocess.Popen([kubectl(), "delete", "namespace", "--wait=false", *self.namespaces],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).wait(60)
-            time.sleep(5)
+            self.kube.delete_namespaces(self.namespaces, timeout=60 + len(orders) // 50)
             stop(self.operator and self.operator.proc)
             stop(self.sandbox.proc)
             self.kube.stop()
-        r["ratios"] = report.ratios(r)
-        out = self.args.out or os.path.join(OUTDIR, "results-smoke.json" if self.args.smoke else "results.json")
-        report.write(r, out)
-        report.print_table(r)
-        log(f"wrote {out}")
         self.check(r)
+
+    def save(self):
+        """Written after every phase too, so a run that breaks later still leaves its figures."""
+        out = self.args.out or os.path.join(OUTDIR, "results-smoke.json" if self.args.smoke else "results.json")
+        report.write(self.results, out)
+        return out
 
     def cache_phase(self, groups):
         r = self.results
         log(f"cache: {len(groups)} x {len(groups[0][2])} more DealPayments")
-        phases.burst(self, "cache", groups)
-        r["objects_cached"] = sum(len(self.kube.list_dps(ns)) for ns in self.namespaces)
+        b = phases.burst(self, "cache", groups)
+        r["cpu_ms_per_payment_10k_phase"] = b["cpu_ms_per_payment"]
+        r["kube_requests_per_payment_10k_phase"] = b["kube_requests_per_payment"]
+        r["payments_per_second_10k_phase"] = b["aggregate"]
+        r["objects_cached"] = sum(self.kube.count_dps(ns) for ns in self.namespaces)
         time.sleep(5)  # the last status writes' watch events reach the cache
         r["rss_mib_10k"] = mem_mib(self.operator.pid)
         r["rss_mib_peak"] = mem_mib(self.operator.pid, "VmHWM")

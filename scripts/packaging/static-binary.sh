@@ -22,7 +22,7 @@ TIMEOUT=$(command -v timeout || echo /usr/bin/timeout)
 dockerfile_facts() { # what the chart and the host reproduction rely on
   local f="$REPO/Dockerfile" rc=0 want
   for want in \
-      '^FROM \$\{RUST_IMAGE\} AS builder' '^ARG RUST_IMAGE=rust:1\.95-bookworm$' '^FROM scratch$' \
+      '^FROM (--platform=\$\{BUILDPLATFORM\} )?\$\{RUST_IMAGE\} AS builder' '^ARG RUST_IMAGE=rust:1\.95-bookworm$' '^FROM scratch$' \
       '^USER 65532:65532$' '^ENTRYPOINT \["/dealpay"\]$' '^CMD \["run"\]$' '^EXPOSE 8080$' \
       "^ARG TARGET=$RUST_TARGET\$" \
       'cargo build --release --locked --no-default-features --target "\$\{TARGET\}"' 'cargo fetch --locked' \
@@ -39,8 +39,15 @@ dockerfile_facts() { # what the chart and the host reproduction rely on
   # .dockerignore: everything out ("*"), then only the build inputs back in
   local paths
   paths=$(dockerignore_paths) || rc=1
-  [[ $(echo $paths) == "Cargo.toml Cargo.lock benches src" ]] \
-    || { echo ".dockerignore lets in: $(echo $paths); want Cargo.toml Cargo.lock benches src"; rc=1; }
+  # only build inputs (crates/: the workspace's member crates), and at least the root package's
+  local p
+  for p in $paths; do
+    [[ " Cargo.toml Cargo.lock benches crates src " == *" $p "* ]] || { echo ".dockerignore lets in $p"; rc=1; }
+  done
+  for p in Cargo.toml Cargo.lock src; do
+    [[ " $(echo $paths) " == *" $p "* ]] || { echo ".dockerignore keeps out $p"; rc=1; }
+  done
+  echo ".dockerignore lets in:" $paths
   return $rc
 }
 
@@ -94,7 +101,11 @@ docker_context() {
     rm -f "$CTX/$f"
   done
   echo "context $CTX: $(wc -l <"$OUT/docker-context.files") files from:" $paths
-  # the dependency layer: manifests and benches/, with stub sources (as in the Dockerfile)
+  if ! grep -q "fn main() {}" "$REPO/Dockerfile"; then
+    (cd "$CTX" && cargo fetch --locked) && echo "dependency step: cargo fetch --locked in the context"
+    return
+  fi
+  # the Dockerfile's dependency layer: manifests and benches/, with stub sources
   local stage1="$OUT/docker-stage1"
   rm -rf "$stage1"; mkdir -p "$stage1/src"
   cp -a "$CTX/Cargo.toml" "$CTX/Cargo.lock" "$CTX/rust-toolchain.toml" "$stage1/"
