@@ -122,25 +122,47 @@ class ReadyWatch:
             threading.Thread(target=self._watch, args=(ns, rv), daemon=True).start()
         self.started.wait(60)
 
+    def _note(self, ns, obj):
+        key = (ns, obj.get("metadata", {}).get("name", ""))
+        if key not in self.ready_at and ready(obj):
+            with self.cond:
+                self.ready_at[key] = time.monotonic()
+                self.cond.notify_all()
+
+    def _relist(self, ns):
+        """After a watch gap the apiserver may answer 410 (the CRD watch cache is short): what became
+        Ready meanwhile is noted now (a little late), and watching resumes from the list."""
+        cont = ""
+        while True:
+            page = http("GET", f"{self.kube.dp_path(ns)}?limit=500&continue={cont}", timeout=120)
+            for obj in page["items"]:
+                self._note(ns, obj)
+            cont = page["metadata"].get("continue")
+            if not cont:
+                return page["metadata"]["resourceVersion"]
+
     def _watch(self, ns, rv):
         first = True
         while True:
             url = self.kube.dp_path(ns) + f"?watch=1&resourceVersion={rv}&timeoutSeconds=1800"
             try:
+                if rv is None:
+                    rv = self._relist(ns)
+                    continue
                 with urllib.request.urlopen(url, timeout=1900) as r:
                     if first:
                         first = False
                         self.started.wait(60)
                     for line in r:
                         ev = json.loads(line)
+                        if ev.get("type") == "ERROR":
+                            log(f"watch of {ns}: {ev.get('object', {}).get('message')}; listing again")
+                            rv = None
+                            break
                         obj = ev.get("object", {})
-                        meta = obj.get("metadata", {})
-                        rv = meta.get("resourceVersion", rv)
-                        key = (ns, meta.get("name", ""))
-                        if ev.get("type") in ("ADDED", "MODIFIED") and key not in self.ready_at and ready(obj):
-                            with self.cond:
-                                self.ready_at[key] = time.monotonic()
-                                self.cond.notify_all()
+                        rv = obj.get("metadata", {}).get("resourceVersion", rv)
+                        if ev.get("type") in ("ADDED", "MODIFIED"):
+                            self._note(ns, obj)
             except OSError as e:
                 if self.kube.proc.poll() is not None:
                     return  # the run is over: kubectl proxy stopped
