@@ -18,7 +18,9 @@ def build(debug):
     measured; the binary under test needs the `sandbox` feature. Cargo keeps both feature sets'
     artifacts, so switching between them only relinks."""
     if os.environ.get("DEALPAY_BENCH_BIN"):
-        return os.environ["DEALPAY_BENCH_BIN"], "given: DEALPAY_BENCH_BIN", None
+        prod = os.environ.get("DEALPAY_BENCH_PRODUCTION_BIN")
+        return (os.environ["DEALPAY_BENCH_BIN"], "given: DEALPAY_BENCH_BIN",
+                round(os.path.getsize(prod) / 2**20, 2) if prod else None)
     if debug:
         log("building the debug binary")
         subprocess.run(["cargo", "build", "--bin", "dealpay"], cwd=ROOT, check=True)
