@@ -95,16 +95,27 @@ class Kube:
             list(ex.map(lambda it: self.create(self.dp_path(it[0]), self.dp(it[1], it[2])), items))
 
     def operator_requests(self):
-        """The apiserver's counts of the requests listed in OPERATOR_REQUESTS (all codes)."""
+        """The apiserver's counts of the requests listed in OPERATOR_REQUESTS (all codes), and the
+        seconds it spent on them (`_seconds`: from its latency histogram's sum and count)."""
         counts = dict.fromkeys(OPERATOR_REQUESTS.values(), 0)
+        counts.update(_seconds=0.0, _timed=0)
         for line in http("GET", self.base + "/metrics", timeout=60).splitlines():
-            if not line.startswith("apiserver_request_total{"):
+            metric = line.split("{", 1)[0]
+            if metric not in ("apiserver_request_total", "apiserver_request_duration_seconds_sum",
+                              "apiserver_request_duration_seconds_count"):
                 continue
             labels = dict(kv.split("=", 1) for kv in line[line.index("{") + 1:line.rindex("}")].split(","))
             labels = {k: v.strip('"') for k, v in labels.items()}
             key = (labels.get("verb"), labels.get("resource"), labels.get("subresource", ""))
-            if key in OPERATOR_REQUESTS:
-                counts[OPERATOR_REQUESTS[key]] += int(float(line.rsplit(" ", 1)[1]))
+            if key not in OPERATOR_REQUESTS:
+                continue
+            value = float(line.rsplit(" ", 1)[1])
+            if metric == "apiserver_request_total":
+                counts[OPERATOR_REQUESTS[key]] += int(value)
+            elif metric.endswith("_sum"):
+                counts["_seconds"] += value
+            else:
+                counts["_timed"] += int(value)
         return counts
 
 

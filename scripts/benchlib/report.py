@@ -15,7 +15,7 @@ GOALS = {
 ORDER = [
     "profile", "load_average_start", "load_average_end", "binary_mib", "start_ms",
     "payments_per_second", "rate_limited", "wall_s_1_account", "create_s_1_account",
-    "cpu_ms_per_payment", "kube_requests_per_payment", "rss_mib_idle", "rss_mib_peak_burst",
+    "cpu_ms_per_payment", "kube_requests_per_payment", "apiserver_ms_per_request", "rss_mib_idle", "rss_mib_peak_burst",
     "accounts", "payments_per_second_5_accounts", "per_account_payments_per_second", "wall_s_5_accounts",
     "ready_p50_ms", "ready_p99_ms", "objects_cached", "rss_mib_10k", "rss_mib_peak",
     "tccli_payments_per_second", "tccli_cpu_ms_per_payment",
