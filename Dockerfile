@@ -66,17 +66,18 @@ RUN case "${TARGETARCH:-}" in \
 # registry and the compiled dependencies between builds instead.
 COPY . .
 
-# The cache mount keeps compiled dependencies between builds, so the binary is copied out of it in
-# the same step. The workspace's own sources are touched first: cargo decides freshness by mtime,
-# and a checkout of an older commit would otherwise look older than the cached build. The binary
-# is then checked to be static (no NEEDED shared library), of the target's machine, and to run
-# when the builder can run it.
+# Only the operator's binary: the workspace's default members include dealpay-sandbox, which the
+# image must not even compile. The cache mount keeps compiled dependencies between builds, so the
+# binary is copied out of it in the same step. The workspace's own sources are touched first:
+# cargo decides freshness by mtime, and a checkout of an older commit would otherwise look older
+# than the cached build. The binary is then checked to be static (no NEEDED shared library), of
+# the target's machine, and to run when the builder can run it.
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
     TARGET="$(cat /target)" \
     && find . -path ./target -prune -o -name '*.rs' -exec touch {} + \
     && cargo fetch --locked --target "${TARGET}" \
-    && cargo build --release --locked --no-default-features --target "${TARGET}" \
+    && cargo build --release --locked --no-default-features --target "${TARGET}" --package dealpay-operator --bin dealpay \
     && install -D -m 0755 "target/${TARGET}/release/dealpay" /out/dealpay \
     && ! readelf -d /out/dealpay | grep -q '(NEEDED)' \
     && readelf -h /out/dealpay | grep 'Machine:' \
