@@ -6,11 +6,13 @@ pub mod money;
 mod reason;
 pub mod rules;
 pub mod schema;
+mod time;
 pub mod types;
 pub mod validate;
 
 pub use class::ErrorClass;
 pub use reason::{ConditionType, Reason};
 pub use schema::{crd, crd_yaml};
+pub use time::Time;
 pub use types::*;
 pub use validate::{validate_spec, validate_update};

@@ -5,7 +5,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::ErrorClass;
+use crate::{ErrorClass, Time};
 
 /// Pays Tencent Cloud orders with the Billing API action PayDeals.
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -137,7 +137,7 @@ pub struct DealPaymentStatus {
     pub request_id: Option<String>,
     /// When the last order was found paid (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub paid_at: Option<String>,
+    pub paid_at: Option<Time>,
     /// PayDeals calls made for this resource.
     #[serde(default)]
     pub attempts: u32,
@@ -155,7 +155,7 @@ pub struct DealPaymentStatus {
     pub pending_lookup: Option<PendingLookup>,
     /// Earliest time of the next call (RFC 3339), while backing off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_retry_at: Option<String>,
+    pub next_retry_at: Option<Time>,
     /// Consecutive failed PayDeals calls of the current kind, for exponential backoff.
     #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub consecutive_failures: u32,
@@ -294,7 +294,7 @@ pub struct Quote {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
     /// When they were priced (RFC 3339); an old quote is priced again before paying.
-    pub checked_at: String,
+    pub checked_at: Time,
     /// RequestId of the lookup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -325,7 +325,7 @@ pub struct Attempt {
     /// Unique id of the attempt.
     pub id: String,
     /// When it was recorded (RFC 3339).
-    pub started_at: String,
+    pub started_at: Time,
     /// Kind of the ids.
     pub kind: IdKind,
     /// Ids sent in this call.
@@ -346,7 +346,7 @@ pub struct PendingLookup {
     /// Ids to look up; those recorded `Delivering` in `orders` are paid and only their delivery is checked.
     pub ids: Vec<String>,
     /// When the attempt that made them unknown started (RFC 3339).
-    pub since: String,
+    pub since: Time,
     /// Why the ids not yet recorded in `orders` are unknown.
     pub reason: LookupReason,
     /// Lookups so far that settled nothing; bounds the lookup backoff and, past a limit, stalls.
@@ -354,7 +354,7 @@ pub struct PendingLookup {
     pub tries: u32,
     /// Earliest time of the next lookup (RFC 3339), while backing off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_at: Option<String>,
+    pub next_at: Option<Time>,
     /// Ids the last lookup did not find at all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_found: Vec<String>,

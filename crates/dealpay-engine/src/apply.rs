@@ -6,13 +6,12 @@ use jiff::Timestamp;
 
 use super::backoff::{Curve, Policy};
 use super::lookup::{Verdict, verdict};
-use super::time::{rfc3339, rfc3339_millis};
 use super::{CredentialsState, Event, Input, LookupAnswer, Note, NoteType};
 use dealpay_api::{
     Attempt, DealPaymentSpec, DealPaymentStatus, IdKind, LastError, LookupReason, OrderRecord,
     OrderState, PendingLookup,
 };
-use dealpay_api::{ErrorClass, Reason};
+use dealpay_api::{ErrorClass, Reason, Time};
 use tencent_billing::CallError;
 use tencent_billing::models::{Deal, PayDealsResponse, status};
 
@@ -152,8 +151,8 @@ impl<'a> Ctx<'a> {
         self.st.next_retry_at = None;
     }
 
-    fn at(&self, delay: Duration) -> String {
-        rfc3339_millis(self.now.checked_add(delay).unwrap_or(self.now))
+    fn at(&self, delay: Duration) -> Time {
+        Time::new(self.now.checked_add(delay).unwrap_or(self.now))
     }
 
     /// Records one more failed PayDeals call and schedules the next on `curve`.
@@ -202,7 +201,7 @@ impl<'a> Ctx<'a> {
 
     /// Adds ids to the pending lookup (one lookup settles everything); a new reason only replaces
     /// `Delivery`, which is the weakest.
-    pub fn pend(&mut self, kind: IdKind, ids: Vec<String>, since: String, reason: LookupReason) {
+    pub fn pend(&mut self, kind: IdKind, ids: Vec<String>, since: Time, reason: LookupReason) {
         match self.st.pending_lookup.as_mut() {
             Some(p) => {
                 push_unique(&mut p.ids, ids);
@@ -347,11 +346,11 @@ impl<'a> Ctx<'a> {
         push_unique(&mut self.st.big_deal_ids, resp.big_deal_ids.clone());
         push_unique(&mut self.st.resource_ids, resp.resource_ids.all.clone());
         self.st.request_id = rid;
-        self.st.paid_at = Some(rfc3339(self.now));
+        self.st.paid_at = Some(Time::seconds(self.now));
         self.pend(
             attempt.kind,
             ids.to_vec(),
-            attempt.started_at.clone(),
+            attempt.started_at,
             LookupReason::Delivery,
         );
     }
@@ -651,7 +650,7 @@ impl<'a> Ctx<'a> {
             ids,
             total_cents: total,
             currency,
-            checked_at: rfc3339_millis(self.now),
+            checked_at: Time::new(self.now),
             request_id: rid,
             problems,
         });
@@ -697,7 +696,7 @@ impl<'a> Ctx<'a> {
             self.st.request_id = rid;
         }
         if first_new {
-            self.st.paid_at = Some(rfc3339(self.now));
+            self.st.paid_at = Some(Time::seconds(self.now));
             self.st.unknown_outcomes = 0;
         }
     }

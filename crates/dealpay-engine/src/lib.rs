@@ -178,7 +178,7 @@ pub fn verify_first(
     status.pending_lookup = (!ids.is_empty()).then(|| dealpay_api::PendingLookup {
         kind,
         ids,
-        since: rfc3339(now),
+        since: dealpay_api::Time::seconds(now),
         reason: dealpay_api::LookupReason::Resume,
         tries: 0,
         next_at: None,

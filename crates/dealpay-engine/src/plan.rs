@@ -8,13 +8,13 @@ use std::time::Duration;
 use super::apply::{Ctx, describe};
 use super::conditions::{self, Desired, PAID, PAYABLE, READY, RECONCILING, STALLED};
 use super::spend::WindowBudget;
-use super::time::{api_time, parse, rfc3339};
+use super::time::{api_time, rfc3339};
 use super::{Action, CredentialsState, Decision, NoteType};
 use dealpay_api::money::{format_cents, parse_cents};
 use dealpay_api::{
     Attempt, IdKind, LastError, LookupReason, OrderState, PendingLookup, Quote, validate_spec,
 };
-use dealpay_api::{ErrorClass, Reason};
+use dealpay_api::{ErrorClass, Reason, Time};
 use tencent_billing::models::{PayDealsRequest, status};
 
 /// Why the resource is where it is.
@@ -59,13 +59,13 @@ fn error_reason(e: &LastError) -> Reason {
     }
 }
 
-fn left_until(ctx: &Ctx<'_>, at: Option<&str>) -> Option<Duration> {
-    let left = ctx.now.duration_until(parse(at?));
+fn left_until(ctx: &Ctx<'_>, at: Option<Time>) -> Option<Duration> {
+    let left = ctx.now.duration_until(at?.get());
     (left.is_positive()).then(|| Duration::try_from(left).unwrap_or_default())
 }
 
 fn lookup_action(ctx: &Ctx<'_>, p: &PendingLookup) -> Action {
-    let since = parse(&p.since);
+    let since = p.since.get();
     let start = since.checked_sub(ctx.policy.lookback).unwrap_or(since);
     let end = ctx
         .now
@@ -174,7 +174,7 @@ fn unknown_gate(ctx: &Ctx<'_>) -> Option<Gate> {
     } else {
         (Reason::OutcomeUnknown, "not settled")
     };
-    let Some(left) = left_until(ctx, p.next_at.as_deref()) else {
+    let Some(left) = left_until(ctx, p.next_at) else {
         let s = Summary::new(
             if stalled {
                 reason
@@ -206,7 +206,7 @@ fn pricing_gate(ctx: &Ctx<'_>, p: &PendingLookup, ids: &[&str]) -> Gate {
     if let Some(g) = no_credentials(ctx, &why) {
         return g;
     }
-    match left_until(ctx, p.next_at.as_deref()) {
+    match left_until(ctx, p.next_at) {
         None => (lookup_action(ctx, p), Summary::new(Reason::Pricing, why)),
         Some(left) => {
             let err = p.error.as_ref().map(describe).unwrap_or_default();
@@ -277,7 +277,7 @@ fn cap(ctx: &Ctx<'_>) -> Option<Cap> {
 
 fn fresh_quote<'q>(ctx: &'q Ctx<'_>, remaining: &[String]) -> Option<&'q Quote> {
     let q = ctx.st.quote.as_ref()?;
-    let age = ctx.now.duration_since(parse(&q.checked_at));
+    let age = ctx.now.duration_since(q.checked_at.get());
     let max_age = jiff::SignedDuration::try_from(ctx.policy.quote_max_age).unwrap_or_default();
     (q.ids == remaining && age <= max_age).then_some(q)
 }
@@ -357,7 +357,7 @@ fn quote_gate(ctx: &mut Ctx<'_>, kind: IdKind, remaining: &[String]) -> Option<G
         ctx.pend(
             kind,
             remaining.to_vec(),
-            rfc3339(ctx.now),
+            Time::seconds(ctx.now),
             LookupReason::Quote,
         );
         let p = ctx.st.pending_lookup.clone()?;
@@ -590,7 +590,7 @@ fn pay_blocked(ctx: &mut Ctx<'_>, remaining: &[String]) -> Option<Gate> {
         let s = Summary::new(reason, message).stalled();
         return Some((Action::AwaitChange { recheck }, s));
     }
-    let left = left_until(ctx, ctx.st.next_retry_at.as_deref())?;
+    let left = left_until(ctx, ctx.st.next_retry_at)?;
     Some((Action::RequeueAfter(left), backoff_summary(ctx, left)))
 }
 
@@ -627,7 +627,7 @@ fn start_attempt(ctx: &mut Ctx<'_>, kind: IdKind, remaining: Vec<String>) -> Gat
     let quoted_cents = fresh_quote(ctx, &remaining).map(|q| q.total_cents);
     let attempt = Attempt {
         id: ctx.attempt_id.clone(),
-        started_at: rfc3339(ctx.now),
+        started_at: Time::seconds(ctx.now),
         kind,
         ids: remaining.clone(),
         generation: ctx.generation,
@@ -676,7 +676,7 @@ fn delivery_gate(ctx: &mut Ctx<'_>, kind: IdKind, delivering: Vec<String>) -> Ga
         .cloned()
         .collect();
     if !missing.is_empty() {
-        let since = ctx.st.paid_at.clone().unwrap_or_else(|| rfc3339(ctx.now));
+        let since = ctx.st.paid_at.unwrap_or_else(|| Time::seconds(ctx.now));
         ctx.pend(kind, missing, since, LookupReason::Delivery);
     }
     let Some(p) = ctx.st.pending_lookup.clone() else {
@@ -709,7 +709,7 @@ fn delivery_gate(ctx: &mut Ctx<'_>, kind: IdKind, delivering: Vec<String>) -> Ga
         (false, true) => Reason::PartlyPaid,
         _ => Reason::Delivering,
     };
-    match left_until(ctx, p.next_at.as_deref()) {
+    match left_until(ctx, p.next_at) {
         None => (
             lookup_action(ctx, &p),
             Summary::new(reason, why).stalled_if(missing || partly),

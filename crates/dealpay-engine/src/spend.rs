@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::time::parse;
-use dealpay_api::{DealPaymentStatus, LookupReason};
+use dealpay_api::{DealPaymentStatus, LookupReason, Time};
 
 /// Money a DealPayment spent, or may have spent, counted at one time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,9 +37,9 @@ pub fn charge(st: &DealPaymentStatus) -> Option<Charge> {
         let quote = st.quote.as_ref().map(|q| q.total_cents);
         cents = cents.saturating_add(quoted.max(quote).unwrap_or(0));
     }
-    times.extend(st.paid_at.as_deref().map(parse));
-    times.extend(st.in_flight.as_ref().map(|a| parse(&a.started_at)));
-    times.extend(unknown.map(|p| parse(&p.since)));
+    times.extend(st.paid_at.map(Time::get));
+    times.extend(st.in_flight.as_ref().map(|a| a.started_at.get()));
+    times.extend(unknown.map(|p| p.since.get()));
     let at = times.into_iter().max()?;
     (cents > 0).then_some(Charge { at, cents })
 }
@@ -116,7 +115,7 @@ mod tests {
             ids: vec!["o1".into()],
             total_cents: cents,
             currency: None,
-            checked_at: "2026-11-28T09:59:00Z".into(),
+            checked_at: "2026-11-28T09:59:00Z".parse().unwrap(),
             request_id: None,
             problems: vec![],
         })
@@ -141,7 +140,7 @@ mod tests {
         assert_eq!(charge(&st), None, "priced, nothing paid");
         st.in_flight = Some(Attempt {
             id: "a".into(),
-            started_at: "2026-11-28T10:00:00Z".into(),
+            started_at: "2026-11-28T10:00:00Z".parse().unwrap(),
             kind: IdKind::Order,
             ids: vec!["o1".into()],
             generation: 1,
@@ -155,7 +154,7 @@ mod tests {
         st.pending_lookup = Some(PendingLookup {
             kind: IdKind::Order,
             ids: vec!["o1".into()],
-            since: "2026-11-28T10:00:00Z".into(),
+            since: "2026-11-28T10:00:00Z".parse().unwrap(),
             reason: LookupReason::OutcomeUnknown,
             tries: 0,
             next_at: None,
@@ -165,7 +164,7 @@ mod tests {
         assert_eq!(charge(&st).unwrap().cents, 1200);
         // Paid, price not looked up yet: the quote; then the price charged, not the quote.
         st.pending_lookup = None;
-        st.paid_at = Some("2026-11-28T10:00:02Z".into());
+        st.paid_at = Some("2026-11-28T10:00:02Z".parse().unwrap());
         st.orders = vec![order("o1", OrderState::Delivering, None)];
         assert_eq!(charge(&st).unwrap().cents, 1200);
         st.orders = vec![order("o1", OrderState::Paid, Some(1300))];

@@ -94,7 +94,7 @@ fn answer(result: Result<PayDealsResponse, CallError>) -> Event {
     Event::Paid {
         attempt: dealpay_api::Attempt {
             id: String::new(),
-            started_at: String::new(),
+            started_at: "2026-11-28T00:00:00Z".parse().unwrap(),
             kind: IdKind::Order,
             ids: vec![],
             generation: 0,
@@ -191,7 +191,10 @@ fn success_is_paid_then_ready_only_once_delivered() {
     assert!(st.in_flight.is_none());
     assert_eq!(st.order_ids, ["o1", "o2"]);
     assert_eq!(st.request_id.as_deref(), Some("rid-1"));
-    assert_eq!(st.paid_at.as_deref(), Some("2026-11-28T10:00:01Z"));
+    assert_eq!(
+        st.paid_at.map(|t| t.to_string()).as_deref(),
+        Some("2026-11-28T10:00:01Z")
+    );
     assert_eq!(st.orders[0].state, OrderState::Delivering);
     assert_eq!(r.cond(PAID).0, "True");
     assert_eq!(r.cond(READY).0, "False");

@@ -8,19 +8,9 @@ pub fn rfc3339(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// RFC 3339 in UTC with millisecond precision, for retry times below a second.
-pub fn rfc3339_millis(t: Timestamp) -> String {
-    t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
-}
-
 /// `YYYY-MM-DD HH:MM:SS` in UTC+8, the Billing API's time format.
 pub fn api_time(t: Timestamp) -> String {
     t.to_zoned(TimeZone::fixed(offset(8)))
         .strftime("%Y-%m-%d %H:%M:%S")
         .to_string()
-}
-
-/// Parses a status time; unreadable times count as long past so nothing waits on them.
-pub fn parse(s: &str) -> Timestamp {
-    s.parse().unwrap_or(Timestamp::UNIX_EPOCH)
 }

@@ -20,7 +20,7 @@ fn attempting(id: &str, cents: i64) -> DealPaymentStatus {
     DealPaymentStatus {
         in_flight: Some(Attempt {
             id: id.into(),
-            started_at: NOW.into(),
+            started_at: NOW.parse().unwrap(),
             kind: IdKind::Order,
             ids: vec![format!("o-{id}")],
             generation: 1,
@@ -33,7 +33,7 @@ fn attempting(id: &str, cents: i64) -> DealPaymentStatus {
 /// A status of a payment made at `at`, charged `cents`.
 fn paid(at: &str, cents: i64) -> DealPaymentStatus {
     DealPaymentStatus {
-        paid_at: Some(at.into()),
+        paid_at: Some(at.parse().unwrap()),
         orders: vec![OrderRecord {
             id: "o".into(),
             state: OrderState::Paid,

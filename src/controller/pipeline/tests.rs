@@ -111,7 +111,7 @@ fn paid(ids: &[&str]) -> Event {
     Event::Paid {
         attempt: crate::api::Attempt {
             id: String::new(),
-            started_at: String::new(),
+            started_at: "2026-11-28T00:00:00Z".parse().unwrap(),
             kind: crate::api::IdKind::Order,
             ids: vec![],
             generation: 1,
