@@ -43,7 +43,7 @@ pub async fn run(args: RunArgs) -> i32 {
     match run_inner(args).await {
         Ok(()) => 0,
         Err(e) => {
-            tracing::error!("{e}");
+            tracing::error!(category = e.category(), "{e}");
             1
         }
     }
@@ -138,21 +138,157 @@ fn scope_namespaces(flag: &[String]) -> Vec<String> {
     out
 }
 
-async fn run_inner(args: RunArgs) -> Result<(), String> {
+async fn run_inner(args: RunArgs) -> Result<(), StartError> {
     let kube = kube::Client::try_default()
         .await
-        .map_err(|e| format!("Kubernetes client: {e}"))?;
+        .map_err(StartError::Kube)?;
     let metrics = Arc::new(Metrics::default());
+    let stores: Stores = Arc::default();
+    let mut shutdown = shutdown_signal();
+    let (health, server) = start_server(&args, &metrics, &stores, &shutdown);
+    let identity = leader::identity(args.identity.as_deref());
+    let (leader_rx, _election) = join_election(&args, &kube, &identity).await?;
+    health.ready.store(true, Ordering::Relaxed);
+    let ctx = build_context(&args, kube, metrics, &stores, leader_rx, identity)?;
+    lead(&args, &ctx, &stores, &mut shutdown).await;
+    let _ = server.await;
+    Ok(())
+}
+
+/// Why `dealpay run` could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// No usable kubeconfig or in-cluster configuration.
+    #[error("Kubernetes client: {0}")]
+    Kube(#[source] kube::Error),
+    /// The Tencent client could not be built (e.g. an unreadable --ca-file).
+    #[error("Tencent client: {0}")]
+    Tencent(String),
+    /// A flag's value is unusable.
+    #[error("{0}")]
+    Flag(String),
+    /// The Lease could not be joined.
+    #[error("leader election: {0}")]
+    Election(String),
+}
+
+impl StartError {
+    /// Label for the exit log line.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Self::Kube(_) => "kube",
+            Self::Tencent(_) => "tencent",
+            Self::Flag(_) => "flag",
+            Self::Election(_) => "election",
+        }
+    }
+}
+
+type Stores = Arc<Mutex<Vec<Store<DealPayment>>>>;
+
+/// The /metrics, /healthz and /readyz server; /readyz turns ready once the Lease is joined.
+fn start_server(
+    args: &RunArgs,
+    metrics: &Arc<Metrics>,
+    stores: &Stores,
+    shutdown: &watch::Receiver<bool>,
+) -> (
+    Arc<server::Health>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let health = Arc::new(server::Health {
+        metrics: metrics.clone(),
+        ready: Default::default(),
+        refresh: {
+            let (m, s) = (metrics.clone(), stores.clone());
+            Box::new(move || refresh_gauges(&m, &s))
+        },
+    });
+    let stop = {
+        let mut s = shutdown.clone();
+        async move { wait_true(&mut s).await }
+    };
+    let server = tokio::spawn(server::serve(args.metrics_addr, health.clone(), stop));
+    (health, server)
+}
+
+/// Keeps leading possible while held: the election task, or the sender of an always-true flag.
+enum Election {
+    Always { _flag: watch::Sender<bool> },
+    Lease { _task: tokio::task::JoinHandle<()> },
+}
+
+/// Joins the Lease when asked to; without leader election this replica always leads.
+async fn join_election(
+    args: &RunArgs,
+    kube: &kube::Client,
+    identity: &str,
+) -> Result<(watch::Receiver<bool>, Election), StartError> {
+    if !args.leader_election {
+        let (tx, rx) = watch::channel(true);
+        return Ok((rx, Election::Always { _flag: tx }));
+    }
+    let cfg = leader::LeaseConfig {
+        name: args.lease_name.clone(),
+        namespace: args
+            .lease_namespace
+            .clone()
+            .or_else(leader::pod_namespace)
+            .unwrap_or_else(|| "default".into()),
+        identity: identity.to_string(),
+        duration: args.lease_duration.max(5),
+    };
+    tracing::info!(lease = %cfg.name, namespace = %cfg.namespace, %identity, "joining leader election");
+    let (rx, task) = leader::elect(kube.clone(), &cfg)
+        .await
+        .map_err(|e| StartError::Election(e.to_string()))?;
+    Ok((rx, Election::Lease { _task: task }))
+}
+
+/// What every reconcile shares: clients, policy, budgets, metrics, events, the Lease.
+fn build_context(
+    args: &RunArgs,
+    kube: kube::Client,
+    metrics: Arc<Metrics>,
+    stores: &Stores,
+    leader: watch::Receiver<bool>,
+    identity: String,
+) -> Result<Arc<Context>, StartError> {
     let tencent = TencentClient::new(&args.api.client_config())
-        .map_err(|e| e.to_string())?
+        .map_err(|e| StartError::Tencent(e.to_string()))?
         .with_observer(metrics.clone());
+    let defaults = default_credentials(args)?;
+    Ok(Arc::new(Context {
+        kube: kube.clone(),
+        tencent,
+        defaults,
+        policy: args.policy(),
+        budgets: Arc::new(budget::Budgets::new(
+            args.namespace_budgets.clone(),
+            stores.clone(),
+        )),
+        metrics,
+        recorder: EventPublisher::new(
+            kube,
+            Reporter {
+                controller: "dealpay-operator".into(),
+                instance: Some(identity),
+            },
+        ),
+        leader,
+        credentials: Arc::new(CredentialsCache::default()),
+    }))
+}
+
+fn default_credentials(args: &RunArgs) -> Result<DefaultCredentials, StartError> {
     let defaults = DefaultCredentials {
         env: Credentials::from_env(),
         secret: args
             .default_credentials_secret
             .as_deref()
             .map(parse_secret_ref)
-            .transpose()?,
+            .transpose()
+            .map_err(StartError::Flag)?,
         namespaces: args
             .default_credentials_namespaces
             .iter()
@@ -165,166 +301,140 @@ async fn run_inner(args: RunArgs) -> Result<(), String> {
             "default credentials are configured but no namespace may use them (--default-credentials-namespaces)"
         );
     }
+    Ok(defaults)
+}
+
+/// How long reconciles in progress may finish after SIGTERM before the process exits anyway (the
+/// pod's grace period is 30 s; an attempt already recorded is resolved by the next leader's lookup).
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// While leading, runs one controller per watched scope; stops them when the Lease is lost and
+/// starts them again when it comes back; returns on shutdown.
+async fn lead(
+    args: &RunArgs,
+    ctx: &Arc<Context>,
+    stores: &Stores,
+    shutdown: &mut watch::Receiver<bool>,
+) {
+    let mut leader_rx = ctx.leader.clone();
     let namespaces = scope_namespaces(&args.namespaces);
-    let identity = leader::identity(args.identity.as_deref());
-    let mut shutdown = shutdown_signal();
-
-    let stores: Arc<Mutex<Vec<Store<DealPayment>>>> = Arc::default();
-    let health = Arc::new(server::Health {
-        metrics: metrics.clone(),
-        ready: Default::default(),
-        refresh: {
-            let (m, s) = (metrics.clone(), stores.clone());
-            Box::new(move || refresh_gauges(&m, &s))
-        },
-    });
-    let server_shutdown = {
-        let mut s = shutdown.clone();
-        async move { wait_true(&mut s).await }
+    let scopes: Vec<Option<String>> = if namespaces.is_empty() {
+        vec![None]
+    } else {
+        namespaces.into_iter().map(Some).collect()
     };
-    let server = tokio::spawn(server::serve(
-        args.metrics_addr,
-        health.clone(),
-        server_shutdown,
-    ));
-
-    let (_always_leader, mut leader_rx) = watch::channel(true);
-    let mut _election = None;
-    if args.leader_election {
-        let cfg = leader::LeaseConfig {
-            name: args.lease_name.clone(),
-            namespace: args
-                .lease_namespace
-                .clone()
-                .or_else(leader::pod_namespace)
-                .unwrap_or_else(|| "default".into()),
-            identity: identity.clone(),
-            duration: args.lease_duration.max(5),
-        };
-        tracing::info!(lease = %cfg.name, namespace = %cfg.namespace, %identity, "joining leader election");
-        let (rx, task) = leader::elect(kube.clone(), &cfg)
-            .await
-            .map_err(|e| format!("leader election: {e}"))?;
-        leader_rx = rx;
-        _election = Some(task);
-    }
-    health.ready.store(true, Ordering::Relaxed);
-
-    let credentials_cache = Arc::new(CredentialsCache::default());
-    let ctx = Arc::new(Context {
-        kube: kube.clone(),
-        tencent,
-        defaults: defaults.clone(),
-        policy: args.policy(),
-        budgets: Arc::new(budget::Budgets::new(
-            args.namespace_budgets.clone(),
-            stores.clone(),
-        )),
-        metrics: metrics.clone(),
-        recorder: EventPublisher::new(
-            kube.clone(),
-            Reporter {
-                controller: "dealpay-operator".into(),
-                instance: Some(identity.clone()),
-            },
-        ),
-        leader: leader_rx.clone(),
-        credentials: credentials_cache.clone(),
-    });
-
     loop {
         tokio::select! {
             _ = wait_true(&mut leader_rx) => {}
-            _ = wait_true(&mut shutdown) => break,
+            _ = wait_true(shutdown) => return,
         }
         if *shutdown.borrow() {
-            break;
+            return;
         }
         tracing::info!("leading: starting controllers");
-        metrics.leader.set(1);
-        let scopes: Vec<Option<String>> = if namespaces.is_empty() {
-            vec![None]
-        } else {
-            namespaces.iter().cloned().map(Some).collect()
-        };
-        let mut runs = Vec::new();
+        ctx.metrics.leader.set(1);
         stores.lock().expect("stores lock").clear();
         // Another replica may have paid while this one was not leading: the statuses tell.
         ctx.budgets.ledger.forget();
-        for ns in scopes {
-            let (api, secrets): (Api<DealPayment>, Api<PartialObjectMeta<Secret>>) = match &ns {
-                Some(ns) => (
-                    Api::namespaced(kube.clone(), ns),
-                    Api::namespaced(kube.clone(), ns),
-                ),
-                None => (Api::all(kube.clone()), Api::all(kube.clone())),
-            };
-            let mut wc = watcher::Config::default();
-            if let Some(sel) = &args.selector {
-                wc = wc.labels(sel);
-            }
-            let (store, writer) = reflector::store();
-            let objects = watcher(api, wc)
-                .modify(trim)
-                .reflect(writer)
-                .applied_objects();
-            let controller = Controller::for_stream(objects, store.clone())
-                .with_config(ControllerConfig::default().concurrency(args.concurrency.max(1)));
-            stores.lock().expect("stores lock").push(store.clone());
-            let defaults = defaults.clone();
-            let secret_events = watcher(secrets, watcher::Config::default()).touched_objects();
-            let credentials = credentials_cache.clone();
-            let mapper = move |s: PartialObjectMeta<Secret>| {
-                // Before the reconciles it triggers, so they read the changed Secret.
-                credentials.invalidate();
-                let (sns, sname) = (s.namespace().unwrap_or_default(), s.name_any());
-                let is_default = defaults.secret.as_ref() == Some(&(sns.clone(), sname.clone()));
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|dp| match &dp.spec.credentials {
-                        Some(c) => {
-                            dp.namespace().as_deref() == Some(sns.as_str())
-                                && c.secret_ref.name == sname
-                        }
-                        None => is_default,
-                    })
-                    .map(|dp| ObjectRef::from_obj(&*dp))
-                    .collect::<Vec<_>>()
-            };
-            let stop = {
-                let mut s = shutdown.clone();
-                async move { wait_true(&mut s).await }
-            };
-            let run = controller
-                .watches_stream(secret_events, mapper)
-                .graceful_shutdown_on(stop)
-                .run(reconcile, error_policy, ctx.clone())
-                .for_each(|r| async move {
-                    if let Err(e) = r {
-                        tracing::debug!("controller: {e}");
-                    }
-                });
-            runs.push(run);
-        }
+        let runs = scopes
+            .iter()
+            .map(|ns| scope_controller(args, ctx, stores, ns.as_deref(), shutdown));
         let all = futures::future::join_all(runs);
         let lost = async {
             let mut rx = leader_rx.clone();
             let _ = rx.wait_for(|v| !*v).await;
+        };
+        let stuck = async {
+            let mut s = shutdown.clone();
+            wait_true(&mut s).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
         };
         tokio::select! {
             _ = all => {}
             // Dropping the controllers cancels their work at once; an attempt already recorded is
             // resolved by the next leader's lookup.
             _ = lost => tracing::warn!("lost the Lease: stopped reconciling"),
+            _ = stuck => tracing::warn!("reconciles still running {SHUTDOWN_GRACE:?} after shutdown was asked: stopping them"),
         }
-        metrics.leader.set(0);
+        ctx.metrics.leader.set(0);
         if *shutdown.borrow() {
-            break;
+            return;
         }
     }
-    let _ = server.await;
-    Ok(())
+}
+
+/// One controller for one namespace (or the whole cluster), watching DealPayments and the metadata
+/// of Secrets, with the Secret mapper that re-reconciles the DealPayments a Secret change affects.
+fn scope_controller(
+    args: &RunArgs,
+    ctx: &Arc<Context>,
+    stores: &Stores,
+    ns: Option<&str>,
+    shutdown: &watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + use<> {
+    let kube = ctx.kube.clone();
+    let (api, secrets): (Api<DealPayment>, Api<PartialObjectMeta<Secret>>) = match ns {
+        Some(ns) => (Api::namespaced(kube.clone(), ns), Api::namespaced(kube, ns)),
+        None => (Api::all(kube.clone()), Api::all(kube)),
+    };
+    let mut wc = watcher::Config::default();
+    if let Some(sel) = &args.selector {
+        wc = wc.labels(sel);
+    }
+    let (store, writer) = reflector::store();
+    // The backoff keeps a refused watch (403: RBAC does not cover this scope) from spinning.
+    let objects = watcher(api, wc)
+        .default_backoff()
+        .modify(trim)
+        .reflect(writer)
+        .applied_objects();
+    let controller = Controller::for_stream(objects, store.clone())
+        .with_config(ControllerConfig::default().concurrency(args.concurrency.max(1)));
+    stores.lock().expect("stores lock").push(store.clone());
+    let secret_events = watcher(secrets, watcher::Config::default())
+        .default_backoff()
+        .touched_objects();
+    let mapper = secret_mapper(store, ctx);
+    let stop = {
+        let mut s = shutdown.clone();
+        async move { wait_true(&mut s).await }
+    };
+    controller
+        .watches_stream(secret_events, mapper)
+        .graceful_shutdown_on(stop)
+        .run(reconcile, error_policy, ctx.clone())
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::debug!("controller: {e}");
+            }
+        })
+}
+
+/// The DealPayments to reconcile when a Secret changes: those in its namespace naming it, and all
+/// that use the default credentials when it is the default Secret.
+fn secret_mapper(
+    store: Store<DealPayment>,
+    ctx: &Arc<Context>,
+) -> impl Fn(PartialObjectMeta<Secret>) -> Vec<ObjectRef<DealPayment>> + use<> {
+    let credentials = ctx.credentials.clone();
+    let default_secret = ctx.defaults.secret.clone();
+    move |s: PartialObjectMeta<Secret>| {
+        // Before the reconciles it triggers, so they read the changed Secret.
+        credentials.invalidate();
+        let (sns, sname) = (s.namespace().unwrap_or_default(), s.name_any());
+        let is_default = default_secret.as_ref() == Some(&(sns.clone(), sname.clone()));
+        store
+            .state()
+            .into_iter()
+            .filter(|dp| match &dp.spec.credentials {
+                Some(c) => {
+                    dp.namespace().as_deref() == Some(sns.as_str()) && c.secret_ref.name == sname
+                }
+                None => is_default,
+            })
+            .map(|dp| ObjectRef::from_obj(&*dp))
+            .collect()
+    }
 }
 
 #[cfg(test)]
