@@ -468,71 +468,67 @@ fn read_input(path: &PathBuf) -> Result<String, String> {
 
 /// Runs `dealpay pay` and returns the exit code.
 pub async fn run(args: PayArgs) -> i32 {
-    let mut manifests = Vec::new();
-    for f in &args.files {
-        match read_input(f)
-            .and_then(|t| parse_manifests(&t).map_err(|e| format!("{}: {e}", f.display())))
-        {
-            Ok(m) => manifests.extend(m),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return EXIT_INVALID;
+    match pay(args).await {
+        Ok(code) => code,
+        Err(PayError::Invalid(errors)) => {
+            for e in errors {
+                eprintln!("invalid: {e}");
             }
+            EXIT_INVALID
         }
-    }
-    let errors = validate_manifests(&manifests);
-    if !errors.is_empty() {
-        for e in errors {
-            eprintln!("invalid: {e}");
-        }
-        return EXIT_INVALID;
-    }
-    let mut api = args.api.clone();
-    let mut sandbox = None;
-    let mut default_creds = Credentials::from_env();
-    if args.sandbox {
-        match start_sandbox().await {
-            Ok((sb, url, creds)) => {
-                api.endpoint = url;
-                default_creds = Some(creds);
-                sandbox = Some(sb);
-            }
-            Err(e) => {
-                eprintln!("error: cannot start the sandbox: {e}");
-                return EXIT_INVALID;
-            }
-        }
-    }
-    let keyring = match Keyring::load(args.secret_file.as_ref(), default_creds, args.sandbox) {
-        Ok(k) => k,
         Err(e) => {
             eprintln!("error: {e}");
-            return EXIT_INVALID;
-        }
-    };
-    let client = match Client::new(&api.client_config()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_INVALID;
-        }
-    };
-    let file = match StateFile::open(args.state_file.clone()) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: state file: {e}");
-            return EXIT_INVALID;
-        }
-    };
-    let now = jiff::Timestamp::now();
-    for dp in &mut manifests {
-        dp.spec.dry_run |= args.dry_run;
-        // A status from elsewhere (another endpoint, an old run) is a claim, not a fact: verified first.
-        let input = dp.status.take().filter(|_| args.resume);
-        if let Some(st) = file.get(dp).or(input) {
-            let _ = file.put(&StateFile::key(dp), &verify_first(st, &dp.spec, now));
+            EXIT_INVALID
         }
     }
+}
+
+/// Why `dealpay pay` paid nothing at all (exit code 2); a payment that stalls is an outcome, not this.
+#[derive(Debug, thiserror::Error)]
+pub enum PayError {
+    /// A manifest file could not be read or parsed.
+    #[error("{0}")]
+    Input(String),
+    /// Manifests that the API server would refuse, one message each.
+    #[error("{} invalid manifest(s)", .0.len())]
+    Invalid(Vec<String>),
+    /// `--sandbox` could not start its simulator.
+    #[error("cannot start the sandbox: {0}")]
+    Sandbox(String),
+    /// `--secret-file` is unreadable or invalid.
+    #[error("{0}")]
+    Secrets(String),
+    /// The Tencent client could not be built (e.g. an unreadable --ca-file).
+    #[error("{0}")]
+    Client(String),
+    /// `--state-file` cannot be read.
+    #[error("state file: {0}")]
+    StateFile(String),
+}
+
+impl PayError {
+    /// Label for logs.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Self::Input(_) => "input",
+            Self::Invalid(_) => "invalid",
+            Self::Sandbox(_) => "sandbox",
+            Self::Secrets(_) => "secrets",
+            Self::Client(_) => "client",
+            Self::StateFile(_) => "state_file",
+        }
+    }
+}
+
+/// load → connect → resume → pay every manifest → print → exit code.
+async fn pay(args: PayArgs) -> Result<i32, PayError> {
+    let mut manifests = load(&args.files)?;
+    let (api, default_creds, sandbox) = endpoint(&args).await?;
+    let keyring = Keyring::load(args.secret_file.as_ref(), default_creds, args.sandbox)
+        .map_err(PayError::Secrets)?;
+    let client = Client::new(&api.client_config()).map_err(|e| PayError::Client(e.to_string()))?;
+    let file = StateFile::open(args.state_file.clone()).map_err(PayError::StateFile)?;
+    resume(&mut manifests, &args, &file);
     let deadline = Instant::now() + Duration::from_secs_f64(args.timeout.max(0.0));
     let policy = Policy {
         max_total_cents: args.max_total_cost,
@@ -551,7 +547,54 @@ pub async fn run(args: PayArgs) -> i32 {
     if let Some(sb) = sandbox {
         stop_sandbox(sb).await;
     }
-    for (dp, o) in manifests.iter().zip(&outcomes) {
+    report(&manifests, &outcomes);
+    Ok(exit_code(args.dry_run, &manifests, &outcomes))
+}
+
+/// Every manifest of every file, checked as the API server would check it.
+fn load(files: &[PathBuf]) -> Result<Vec<DealPayment>, PayError> {
+    let mut manifests = Vec::new();
+    for f in files {
+        let text = read_input(f).map_err(PayError::Input)?;
+        let parsed =
+            parse_manifests(&text).map_err(|e| PayError::Input(format!("{}: {e}", f.display())))?;
+        manifests.extend(parsed);
+    }
+    let errors = validate_manifests(&manifests);
+    if errors.is_empty() {
+        Ok(manifests)
+    } else {
+        Err(PayError::Invalid(errors))
+    }
+}
+
+/// The API to call, the default credentials, and the sandbox serving both with `--sandbox`.
+async fn endpoint(
+    args: &PayArgs,
+) -> Result<(ClientArgs, Option<Credentials>, Option<SandboxHandle>), PayError> {
+    let mut api = args.api.clone();
+    if !args.sandbox {
+        return Ok((api, Credentials::from_env(), None));
+    }
+    let (sb, url, creds) = start_sandbox().await.map_err(PayError::Sandbox)?;
+    api.endpoint = url;
+    Ok((api, Some(creds), Some(sb)))
+}
+
+/// Statuses from the state file (or, with --resume, from the manifests) are claims to verify first.
+fn resume(manifests: &mut [DealPayment], args: &PayArgs, file: &StateFile) {
+    let now = jiff::Timestamp::now();
+    for dp in manifests {
+        dp.spec.dry_run |= args.dry_run;
+        let input = dp.status.take().filter(|_| args.resume);
+        if let Some(st) = file.get(dp).or(input) {
+            let _ = file.put(&StateFile::key(dp), &verify_first(st, &dp.spec, now));
+        }
+    }
+}
+
+fn report(manifests: &[DealPayment], outcomes: &[Outcome]) {
+    for (dp, o) in manifests.iter().zip(outcomes) {
         let reason = dp
             .status
             .as_ref()
@@ -560,7 +603,14 @@ pub async fn run(args: PayArgs) -> i32 {
             .unwrap_or_default();
         eprintln!("{}: {:?} {reason}", dp.name_any(), o);
     }
-    if args.dry_run && !outcomes.contains(&Outcome::TimedOut) {
+}
+
+/// 0 Ready (or, in a dry run, all Payable), 3 stalled, 4 timed out.
+fn exit_code(dry_run: bool, manifests: &[DealPayment], outcomes: &[Outcome]) -> i32 {
+    if outcomes.contains(&Outcome::TimedOut) {
+        return EXIT_TIMEOUT;
+    }
+    if dry_run {
         let payable = |dp: &DealPayment| {
             dp.status
                 .as_ref()
@@ -572,9 +622,7 @@ pub async fn run(args: PayArgs) -> i32 {
             EXIT_STALLED
         };
     }
-    if outcomes.contains(&Outcome::TimedOut) {
-        EXIT_TIMEOUT
-    } else if outcomes.contains(&Outcome::Stalled) {
+    if outcomes.contains(&Outcome::Stalled) {
         EXIT_STALLED
     } else {
         EXIT_READY
