@@ -147,6 +147,18 @@ pub fn plan_with(
     req: &PayDealsRequest,
     mode: ChargeMode,
 ) -> Result<PayPlan, ApiFailure> {
+    check_request(req)?;
+    let acct = check_account(world, account)?;
+    let orders = resolve_orders(world, account, req)?;
+    check_payable(world, &orders, mode)?;
+    check_pay_together(world, account, &orders)?;
+    check_agent_pay(world, req, &orders)?;
+    let vouchers = choose_vouchers(world, account, req)?;
+    check_balance(world, acct, &orders, &vouchers)?;
+    Ok(PayPlan { orders, vouchers })
+}
+
+fn check_request(req: &PayDealsRequest) -> Result<(), ApiFailure> {
     let by_order = !req.order_ids.is_empty();
     let by_deal = !req.big_deal_ids.is_empty();
     if by_order == by_deal {
@@ -173,6 +185,13 @@ pub fn plan_with(
             "AgentPay must be 0, 3 or 4.",
         ));
     }
+    Ok(())
+}
+
+fn check_account<'w>(
+    world: &'w World,
+    account: &str,
+) -> Result<&'w super::world::Account, ApiFailure> {
     let acct = world.account(account).ok_or_else(|| {
         ApiFailure::new(
             "AuthFailure.SecretIdNotFound",
@@ -204,6 +223,16 @@ pub fn plan_with(
         ));
     }
 
+    Ok(acct)
+}
+
+/// The order ids to charge, once each: the given ones, or every sub-order of the given big deals.
+fn resolve_orders(
+    world: &World,
+    account: &str,
+    req: &PayDealsRequest,
+) -> Result<Vec<String>, ApiFailure> {
+    let by_order = !req.order_ids.is_empty();
     let mut orders: Vec<String> = Vec::new();
     let mut seen = BTreeSet::new();
     if by_order {
@@ -244,7 +273,11 @@ pub fn plan_with(
         }
     }
 
-    for id in &orders {
+    Ok(orders)
+}
+
+fn check_payable(world: &World, orders: &[String], mode: ChargeMode) -> Result<(), ApiFailure> {
+    for id in orders {
         let o = &world.orders[id];
         let payable = match mode {
             ChargeMode::Strict => o.status == status::UNPAID,
@@ -268,7 +301,13 @@ pub fn plan_with(
         }
     }
 
-    for id in &orders {
+    Ok(())
+}
+
+/// A package is paid whole: an unpaid order of the same group left out refuses the call.
+fn check_pay_together(world: &World, account: &str, orders: &[String]) -> Result<(), ApiFailure> {
+    let seen: BTreeSet<&String> = orders.iter().collect();
+    for id in orders {
         let Some(group) = &world.orders[id].pay_together_group else {
             continue;
         };
@@ -279,7 +318,7 @@ pub fn plan_with(
                 o.account == account
                     && o.status == status::UNPAID
                     && o.pay_together_group.as_ref() == Some(group)
-                    && !seen.contains(&o.order_id)
+                    && !seen.contains(&&o.order_id)
             })
             .map(|o| o.order_id.as_str())
             .collect();
@@ -294,6 +333,14 @@ pub fn plan_with(
         }
     }
 
+    Ok(())
+}
+
+fn check_agent_pay(
+    world: &World,
+    req: &PayDealsRequest,
+    orders: &[String],
+) -> Result<(), ApiFailure> {
     if req.agent_pay != 0
         && let Some(id) = orders
             .iter()
@@ -305,6 +352,14 @@ pub fn plan_with(
         ));
     }
 
+    Ok(())
+}
+
+fn choose_vouchers(
+    world: &World,
+    account: &str,
+    req: &PayDealsRequest,
+) -> Result<Vec<String>, ApiFailure> {
     let usable = |v: &&super::world::Voucher| v.account == account && v.valid && v.amount > 0;
     let vouchers: Vec<String> = if let Some(vid) = req.voucher_ids.first() {
         match world.vouchers.iter().find(|v| &v.id == vid) {
@@ -327,6 +382,15 @@ pub fn plan_with(
         Vec::new()
     };
 
+    Ok(vouchers)
+}
+
+fn check_balance(
+    world: &World,
+    acct: &super::world::Account,
+    orders: &[String],
+    vouchers: &[String],
+) -> Result<(), ApiFailure> {
     let total: i64 = orders.iter().map(|id| world.orders[id].price).sum();
     let voucher_total: i64 = world
         .vouchers
@@ -344,7 +408,7 @@ pub fn plan_with(
             ),
         ));
     }
-    Ok(PayPlan { orders, vouchers })
+    Ok(())
 }
 
 /// Charges the planned orders except those `skip` names (a fault's partial payment), delivers them and records charges.
