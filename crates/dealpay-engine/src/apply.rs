@@ -80,6 +80,18 @@ pub fn class_of(c: tencent_billing::ErrorClass) -> ErrorClass {
     }
 }
 
+/// What one lookup answer leaves to do, id by id.
+struct Found {
+    /// Still to look up (in delivery, in progress, not found, or paid but not yet listed).
+    unresolved: Vec<String>,
+    not_found: Vec<String>,
+    /// Unpaid and never listed as paid: payable again.
+    unpaid: Vec<String>,
+    /// Some id's state explains a refusal of PayDeals.
+    explained: bool,
+    summary: String,
+}
+
 impl<'a> Ctx<'a> {
     pub fn new(input: &Input<'a>, policy: &'a Policy) -> Self {
         Self {
@@ -497,12 +509,30 @@ impl<'a> Ctx<'a> {
         if pending.reason == LookupReason::Quote {
             return self.on_quoted(pending, answer);
         }
+        let found = self.sort_found(&pending, &answer);
+        if !found.unpaid.is_empty() {
+            self.on_found_unpaid(&pending, &found.unpaid, found.explained);
+        }
+        if found.unresolved.is_empty() {
+            self.note(
+                NoteType::Normal,
+                Reason::OutcomeResolved,
+                format!("DescribeDealsByCond found {}", found.summary),
+            );
+            self.settle_last_error();
+            return;
+        }
+        self.look_again(pending, found);
+    }
+
+    /// Records what the lookup settled and sorts the ids by what is left to do.
+    fn sort_found(&mut self, pending: &PendingLookup, answer: &LookupAnswer) -> Found {
         let rid = Some(answer.request_id.clone()).filter(|r| !r.is_empty());
         let mut unresolved = Vec::new();
         let mut not_found = Vec::new();
         let mut unpaid = Vec::new();
         let mut explained = false;
-        let mut summary = Vec::new();
+        let mut summary: Vec<String> = Vec::new();
         for id in &pending.ids {
             let deals = deals_of(&answer.deals, pending.kind, id);
             let v = verdict(&deals);
@@ -537,19 +567,23 @@ impl<'a> Ctx<'a> {
                 Verdict::InProgress => unresolved.push(id.clone()),
             }
         }
-        let summary = summary.join(", ");
-        if !unpaid.is_empty() {
-            self.on_found_unpaid(&pending, &unpaid, explained);
+        Found {
+            unresolved,
+            not_found,
+            unpaid,
+            explained,
+            summary: summary.join(", "),
         }
-        if unresolved.is_empty() {
-            self.note(
-                NoteType::Normal,
-                Reason::OutcomeResolved,
-                format!("DescribeDealsByCond found {summary}"),
-            );
-            self.settle_last_error();
-            return;
-        }
+    }
+
+    /// Some ids are not settled: look them up again later (as a delivery wait when all are charged).
+    fn look_again(&mut self, pending: PendingLookup, found: Found) {
+        let Found {
+            unresolved,
+            not_found,
+            summary,
+            ..
+        } = found;
         let only_delivery = unresolved
             .iter()
             .all(|id| self.state_of(id).is_some_and(OrderState::awaiting));
