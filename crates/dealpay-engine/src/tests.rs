@@ -870,17 +870,24 @@ fn big_deals_with_mixed_final_sub_orders_settle_with_money_shown_as_moved() {
     }
 }
 
-#[test]
-fn a_late_success_is_kept_as_proof_of_payment() {
+/// A PayDeals attempt recorded and, `secs` later, taken over by a lookup (crash recovery or another
+/// replica) before its answer came: the setting of every late-answer test.
+fn taken_over(secs: i64) -> (Run, dealpay_api::Attempt) {
     let mut r = Run::new(spec(&["o1"]));
     r.step(Event::Observe);
-    // The attempt was taken over (crash recovery turned it into a lookup) before its answer came.
     let attempt = r.st().in_flight.clone().unwrap();
-    r.advance(60);
+    r.advance(secs);
     assert!(matches!(
         r.step(Event::Observe).action,
         Action::LookUp { .. }
     ));
+    (r, attempt)
+}
+
+#[test]
+fn a_late_success_is_kept_as_proof_of_payment() {
+    // The attempt was taken over (crash recovery turned it into a lookup) before its answer came.
+    let (mut r, attempt) = taken_over(60);
     let d = r.step(Event::Paid {
         attempt,
         result: Ok(PayDealsResponse {
@@ -1159,15 +1166,8 @@ fn without_a_cap_nothing_is_priced() {
 
 #[test]
 fn a_late_refusal_keeps_its_own_backoff() {
-    let mut r = Run::new(spec(&["o1"]));
-    r.step(Event::Observe);
-    let attempt = r.st().in_flight.clone().unwrap();
     // Another replica took the attempt over and is about to look it up; then the refusal arrives.
-    r.advance(1);
-    assert!(matches!(
-        r.step(Event::Observe).action,
-        Action::LookUp { .. }
-    ));
+    let (mut r, attempt) = taken_over(1);
     let d = r.step(Event::Paid {
         attempt,
         result: Err(CallError::Api(ApiError {
