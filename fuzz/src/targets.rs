@@ -64,16 +64,7 @@ fn demo_world() -> &'static World {
 /// The demo world plus an STS account, as in the unit tests of `sandbox::auth`.
 fn auth_world() -> &'static World {
     static W: OnceLock<World> = OnceLock::new();
-    W.get_or_init(|| {
-        let mut w = World::demo();
-        let mut sts = w.accounts[0].clone();
-        sts.uin = "2".into();
-        sts.secret_id = "sts-id".into();
-        sts.secret_key = "sts-key".into();
-        sts.token = Some("sts-token".into());
-        w.accounts.push(sts);
-        w
-    })
+    W.get_or_init(World::demo_with_sts)
 }
 
 /// Reads structured values off the front of the input; past its end every read yields zeros.

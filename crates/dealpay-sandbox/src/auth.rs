@@ -162,14 +162,7 @@ mod tests {
     const BODY: &[u8] = br#"{"OrderIds":["1"]}"#;
 
     fn world() -> World {
-        let mut w = World::demo();
-        let mut sts = w.accounts[0].clone();
-        sts.uin = "2".into();
-        sts.secret_id = "sts-id".into();
-        sts.secret_key = "sts-key".into();
-        sts.token = Some("sts-token".into());
-        w.accounts.push(sts);
-        w
+        World::demo_with_sts()
     }
 
     struct Signed {

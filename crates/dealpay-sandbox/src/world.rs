@@ -333,6 +333,19 @@ impl World {
         Ok(())
     }
 
+    /// The demo world plus a second account with an STS token (SecretId `sts-id`, key `sts-key`,
+    /// token `sts-token`, uin 2): what the authentication tests and the fuzz targets sign against.
+    pub fn demo_with_sts() -> Self {
+        let mut w = Self::demo();
+        let mut sts = w.accounts[0].clone();
+        sts.uin = "2".into();
+        sts.secret_id = "sts-id".into();
+        sts.secret_key = "sts-key".into();
+        sts.token = Some("sts-token".into());
+        w.accounts.push(sts);
+        w
+    }
+
     /// The demo world that `dealpay sandbox` serves without `--state` (see docs/sandbox.md).
     pub fn demo() -> Self {
         let u = DEMO_UIN;
