@@ -176,10 +176,7 @@ mod tests {
     use tencent_billing::models::PayDealsRequest;
 
     fn demo() -> World {
-        let mut w = World::demo();
-        w.normalize("2026-11-28T00:00:00Z".parse().unwrap())
-            .unwrap();
-        w
+        World::demo_normalized()
     }
 
     fn now() -> jiff::Timestamp {

@@ -496,10 +496,7 @@ mod tests {
     use crate::world::{Account, DEMO_BALANCE, DEMO_SECRET_ID, DEMO_UIN, DEMO_VOUCHER_ID, Order};
 
     fn demo() -> World {
-        let mut w = World::demo();
-        w.normalize("2026-11-28T00:00:00Z".parse().unwrap())
-            .unwrap();
-        w
+        World::demo_normalized()
     }
 
     fn ctx() -> PayContext<'static> {

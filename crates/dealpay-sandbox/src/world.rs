@@ -333,6 +333,14 @@ impl World {
         Ok(())
     }
 
+    /// The demo world as the server holds it at `2026-11-28T00:00:00Z` (normalised), for unit tests.
+    #[cfg(test)]
+    pub(crate) fn demo_normalized() -> Self {
+        let mut w = Self::demo();
+        w.normalize("2026-11-28T00:00:00Z".parse().unwrap()).unwrap();
+        w
+    }
+
     /// The demo world plus a second account with an STS token (SecretId `sts-id`, key `sts-key`,
     /// token `sts-token`, uin 2): what the authentication tests and the fuzz targets sign against.
     pub fn demo_with_sts() -> Self {
