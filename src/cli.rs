@@ -10,7 +10,6 @@ pub struct Cli {
     /// an error (exit 2).
     #[arg(long, env = "DEALPAY_LOG", default_value = "info", global = true, value_parser = log_filter)]
     pub log_level: String,
-    /// Log format.
     #[arg(long, env = "DEALPAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
     /// What to do.
@@ -27,7 +26,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the controller against the cluster in KUBECONFIG or in-cluster config.

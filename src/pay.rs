@@ -67,7 +67,6 @@ pub struct PayArgs {
     /// order up before paying anything. Without it an input status is ignored.
     #[arg(long)]
     pub resume: bool,
-    /// API flags.
     #[command(flatten)]
     pub api: ClientArgs,
 }

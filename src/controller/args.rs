@@ -7,7 +7,6 @@ use crate::tencent::ClientArgs;
 /// Flags of `dealpay run`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
-    /// API flags.
     #[command(flatten)]
     pub api: ClientArgs,
     /// Namespaces to watch, comma-separated; empty watches all namespaces.

@@ -235,7 +235,6 @@ impl Ledger {
 
 /// The ledger with the reflector stores it reads the other DealPayments from.
 pub struct Budgets {
-    /// The ledger.
     pub ledger: Ledger,
     stores: Arc<Mutex<Vec<Store<DealPayment>>>>,
 }

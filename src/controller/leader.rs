@@ -3,12 +3,9 @@
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::watch;
 
-/// Lease settings.
 #[derive(Debug, Clone)]
 pub struct LeaseConfig {
-    /// Lease name.
     pub name: String,
-    /// Lease namespace.
     pub namespace: String,
     /// This replica's identity.
     pub identity: String,

@@ -66,9 +66,7 @@ pub struct AccountActionLabels {
 /// Labels of the per-reason gauge.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
-    /// Ready status.
     pub ready: String,
-    /// Ready reason.
     pub reason: String,
 }
 

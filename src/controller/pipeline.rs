@@ -50,7 +50,6 @@ pub const MAX_REFOLDS: usize = 5;
 
 /// Where one reconcile starts.
 pub struct Start<'a> {
-    /// The spec.
     pub spec: &'a DealPaymentSpec,
     /// `metadata.generation`.
     pub generation: i64,

@@ -24,17 +24,14 @@ use crate::tencent::{Client as TencentClient, Credentials};
 
 /// Shared by every reconcile.
 pub struct Context {
-    /// Kubernetes client.
     pub kube: kube::Client,
     /// Tencent client, with the one global rate limiter.
     pub tencent: TencentClient,
     /// Default credentials and who may use them.
     pub defaults: DefaultCredentials,
-    /// Backoff policy.
     pub policy: Policy,
     /// Namespace budgets (`--namespace-budget`) and the reservations of attempts being written.
     pub budgets: Arc<super::budget::Budgets>,
-    /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Publishes Kubernetes Events.
     pub recorder: EventPublisher,

@@ -24,7 +24,6 @@ impl Time {
         Self(Timestamp::from_second(t.as_second()).unwrap_or(t))
     }
 
-    /// The instant.
     pub fn get(self) -> Timestamp {
         self.0
     }

@@ -269,7 +269,6 @@ impl OrderState {
 pub struct OrderRecord {
     /// The sub-order or order number.
     pub id: String,
-    /// Its state.
     pub state: OrderState,
     /// Tencent order status code, when a lookup saw it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

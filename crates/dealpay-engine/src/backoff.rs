@@ -9,7 +9,6 @@ use super::spend::WindowBudget;
 pub struct Curve {
     /// Delay after the first failure (before jitter).
     pub base: Duration,
-    /// Largest delay.
     pub cap: Duration,
 }
 

@@ -20,7 +20,6 @@ pub struct Desired {
     /// True or False.
     pub status: bool,
     pub reason: Reason,
-    /// Human message.
     pub message: String,
 }
 

@@ -14,7 +14,6 @@ use dealpay_api::{DealPaymentStatus, LookupReason, Time};
 pub struct Charge {
     /// When it counts from: the latest payment or attempt, so a charge stays in the window longest.
     pub at: Timestamp,
-    /// Cents.
     pub cents: i64,
 }
 

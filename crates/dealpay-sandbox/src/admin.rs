@@ -25,7 +25,6 @@ type AppState = Arc<Shared>;
 pub enum OneOrMany<T> {
     /// A single item.
     One(T),
-    /// A list.
     Many(Vec<T>),
 }
 
@@ -120,7 +119,6 @@ pub struct OrderPatch {
 pub struct VoucherPatch {
     /// Remaining amount in cents.
     pub amount: Option<i64>,
-    /// Validity.
     pub valid: Option<bool>,
 }
 

@@ -29,7 +29,6 @@ pub struct AuthInput<'a> {
     pub token: Option<&'a str>,
     /// `X-TC-Content-SHA256` header.
     pub content_sha256: Option<&'a str>,
-    /// Body bytes.
     pub body: &'a [u8],
 }
 

@@ -15,7 +15,6 @@ pub struct DealOut {
     pub order_id: String,
     /// Big deal number, null for plain orders.
     pub big_deal_id: Option<String>,
-    /// Status code.
     pub status: i64,
     /// Status in words.
     pub status_name: String,

@@ -269,7 +269,6 @@ impl Sandbox {
         self.shared.lock().world.faults.clear();
     }
 
-    /// Request counters.
     pub fn stats(&self) -> Stats {
         self.shared.lock().stats.clone()
     }

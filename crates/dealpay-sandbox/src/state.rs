@@ -30,7 +30,6 @@ pub struct ActionStats {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
-    /// Per action.
     pub actions: BTreeMap<String, ActionStats>,
     /// Ledger entries written.
     pub charges: u64,
@@ -58,9 +57,7 @@ pub struct State {
     pub initial: World,
     /// Every charge, in order.
     pub ledger: Vec<Charge>,
-    /// Counters.
     pub stats: Stats,
-    /// Token buckets.
     pub limiter: RateLimiter,
     /// Whether already charged orders are charged again (a setting: reset keeps it).
     pub charge_mode: ChargeMode,

@@ -63,7 +63,6 @@ fn read(path: &Path) -> Result<Vec<u8>, SandboxError> {
 pub struct GeneratedPki {
     /// CA certificate: what clients trust.
     pub ca_pem: String,
-    /// Server certificate.
     pub cert_pem: String,
     /// Server private key (PKCS#8).
     pub key_pem: String,

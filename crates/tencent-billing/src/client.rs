@@ -68,7 +68,6 @@ pub enum ConfigError {
     /// The CA file cannot be read or parsed.
     #[error("cannot use CA file {path}: {reason}")]
     CaFile {
-        /// Path given.
         path: PathBuf,
         /// What went wrong.
         reason: String,

@@ -42,7 +42,6 @@ impl fmt::Display for Secret {
 pub struct Credentials {
     /// The SecretId (an identifier, but still not printed in full).
     pub secret_id: String,
-    /// The SecretKey.
     pub secret_key: Secret,
     /// The STS session token, sent as `X-TC-Token`.
     pub token: Option<Secret>,
