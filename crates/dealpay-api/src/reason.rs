@@ -1,5 +1,5 @@
 //! Every condition type and reason the operator writes, in one place: status, Events, metrics and
-//! docs/status.md all read these names.
+//! docs/reasons.md all read these names.
 
 use std::fmt;
 
