@@ -337,7 +337,8 @@ impl World {
     #[cfg(test)]
     pub(crate) fn demo_normalized() -> Self {
         let mut w = Self::demo();
-        w.normalize("2026-11-28T00:00:00Z".parse().unwrap()).unwrap();
+        w.normalize("2026-11-28T00:00:00Z".parse().unwrap())
+            .unwrap();
         w
     }
 
