@@ -19,15 +19,6 @@ pub enum ConditionType {
 }
 
 impl ConditionType {
-    /// All of them, in the order they are written.
-    pub const ALL: [ConditionType; 5] = [
-        Self::Ready,
-        Self::Reconciling,
-        Self::Stalled,
-        Self::Paid,
-        Self::Payable,
-    ];
-
     /// The `type` string in status.
     pub fn as_str(self) -> &'static str {
         match self {

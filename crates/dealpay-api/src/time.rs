@@ -29,12 +29,6 @@ impl Time {
     }
 }
 
-impl From<Timestamp> for Time {
-    fn from(t: Timestamp) -> Self {
-        Self::new(t)
-    }
-}
-
 impl fmt::Display for Time {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let format = if self.0.subsec_millisecond() == 0 {
