@@ -15,6 +15,8 @@ trap 'echo "$0: failed at line $LINENO" >&2' ERR
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=scripts/image/env.sh
 source "$HERE/env.sh"
+# shellcheck source=scripts/image/rootfs.sh
+source "$HERE/rootfs.sh"
 IMAGE=${1:?usage: base-image.sh IMAGE}
 
 SUITE=bookworm
@@ -50,37 +52,10 @@ base_key=$( {
   cat "$HOST_CAS"/*.crt 2>/dev/null || true
 } | sha256sum | cut -c1-16)
 
-have=$(buildah inspect --type image --format '{{index .OCIv1.Config.Labels "dev.dealpay.base-key"}}' "$IMAGE" 2>/dev/null || true)
-if [[ $have == "$base_key" ]]; then
-  log "$IMAGE is up to date (base-key $base_key)"
-  exit 0
-fi
-
-if [[ ! -s $ROOTFS_TAR ]]; then
-  log "debootstrap $SUITE ($PACKAGES) from $MIRROR"
-  t0=$SECONDS
-  work=$(mktemp -d "$IMAGE_CACHE/debootstrap.XXXXXX")
-  trap 'rm -rf "$work"' EXIT
-  debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$work/root" "$MIRROR" >"$work/log" 2>&1 \
-    || { tail -n 30 "$work/log" "$work/root/debootstrap/debootstrap.log" 2>/dev/null; exit 1; }
-  # apt lists and package caches are not part of an image, as in Debian's own images
-  rm -rf "$work/root/var/cache/apt/archives/"*.deb "$work/root/var/lib/apt/lists/"* "$work/root/debootstrap"
-  tar -C "$work/root" --numeric-owner -cf "$ROOTFS_TAR.tmp" .
-  mv "$ROOTFS_TAR.tmp" "$ROOTFS_TAR"
-  rm -rf "$work"; trap - EXIT
-  log "debootstrap done in $((SECONDS - t0))s: $ROOTFS_TAR ($(du -h "$ROOTFS_TAR" | cut -f1))"
-fi
-
-log "assembling $IMAGE (base-key $base_key)"
+exit_if_current
+ensure_rootfs_tar
 t0=$SECONDS
-ctr=$(buildah from --pull-never scratch)
-trap 'buildah umount "$ctr" >/dev/null 2>&1 || true; buildah rm "$ctr" >/dev/null 2>&1 || true' EXIT
-mnt=$(buildah mount "$ctr")
-tar -C "$mnt" --numeric-owner -xf "$ROOTFS_TAR"
-
-# Trust what the host trusts (see HOST_CAS), then rebuild the bundle inside the rootfs.
-cp "$HOST_CAS"/*.crt "$mnt/usr/local/share/ca-certificates/" 2>/dev/null || true
-TMPDIR=/tmp chroot "$mnt" /usr/sbin/update-ca-certificates --fresh >/dev/null 2>&1
+open_rootfs_container
 
 # The pinned toolchain, without its HTML docs (the official image installs the minimal profile).
 RH="$mnt/usr/local/rustup"

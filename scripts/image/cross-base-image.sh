@@ -16,6 +16,8 @@ trap 'echo "$0: failed at line $LINENO" >&2' ERR
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=scripts/image/env.sh
 source "$HERE/env.sh"
+# shellcheck source=scripts/image/rootfs.sh
+source "$HERE/rootfs.sh"
 IMAGE=${1:?usage: cross-base-image.sh IMAGE}
 
 SUITE=trixie
@@ -43,34 +45,10 @@ done
 rootfs_key=$(printf '%s\n' "$SUITE" "$MIRROR" "$PACKAGES" | sha256sum | cut -c1-16)
 ROOTFS_TAR="$IMAGE_CACHE/rootfs-$SUITE-$rootfs_key.tar"
 base_key=$( { echo "$rootfs_key $DEBIAN_RUST v1"; cat "$HOST_CAS"/*.crt 2>/dev/null || true; } | sha256sum | cut -c1-16)
-have=$(buildah inspect --type image --format '{{index .OCIv1.Config.Labels "dev.dealpay.base-key"}}' "$IMAGE" 2>/dev/null || true)
-if [[ $have == "$base_key" ]]; then
-  log "$IMAGE is up to date (base-key $base_key)"
-  exit 0
-fi
-
-if [[ ! -s $ROOTFS_TAR ]]; then
-  log "debootstrap $SUITE ($PACKAGES) from $MIRROR"
-  t0=$SECONDS
-  work=$(mktemp -d "$IMAGE_CACHE/debootstrap.XXXXXX")
-  trap 'rm -rf "$work"' EXIT
-  debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$work/root" "$MIRROR" >"$work/log" 2>&1 \
-    || { tail -n 30 "$work/log" "$work/root/debootstrap/debootstrap.log" 2>/dev/null; exit 1; }
-  rm -rf "$work/root/var/cache/apt/archives/"*.deb "$work/root/var/lib/apt/lists/"* "$work/root/debootstrap"
-  tar -C "$work/root" --numeric-owner -cf "$ROOTFS_TAR.tmp" .
-  mv "$ROOTFS_TAR.tmp" "$ROOTFS_TAR"
-  rm -rf "$work"; trap - EXIT
-  log "debootstrap done in $((SECONDS - t0))s: $ROOTFS_TAR ($(du -h "$ROOTFS_TAR" | cut -f1))"
-fi
-
-log "assembling $IMAGE (base-key $base_key)"
+exit_if_current
+ensure_rootfs_tar
 t0=$SECONDS
-ctr=$(buildah from --pull-never scratch)
-trap 'buildah umount "$ctr" >/dev/null 2>&1 || true; buildah rm "$ctr" >/dev/null 2>&1 || true' EXIT
-mnt=$(buildah mount "$ctr")
-tar -C "$mnt" --numeric-owner -xf "$ROOTFS_TAR"
-cp "$HOST_CAS"/*.crt "$mnt/usr/local/share/ca-certificates/" 2>/dev/null || true
-TMPDIR=/tmp chroot "$mnt" /usr/sbin/update-ca-certificates --fresh >/dev/null 2>&1
+open_rootfs_container
 printf 'deb %s %s main\ndeb %s %s-backports main\n' "$MIRROR" "$SUITE" "$MIRROR" "$SUITE" \
   >"$mnt/etc/apt/sources.list"
 mkdir -p "$mnt/tmp/debs" "$mnt/usr/local/cargo/bin"
