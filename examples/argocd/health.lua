@@ -5,6 +5,8 @@
 --   Ready=True (reason Paid: every order paid and delivered)                               -> Healthy
 --   Stalled=True (needs a person or a spec change, including DeliveryFailed)               -> Degraded
 --   Ready reason Suspended (spec.suspend: an approval gate)                                -> Suspended
+--   a finished dry run (spec.dryRun, not Reconciling) whose Payable is True                -> Healthy
+--   a finished dry run whose Payable is False (OverBudget, NotPayable, NeedPayTogether)     -> Degraded
 --   anything else (Paying, Delivering, OutcomeUnknown while looking, RateLimited, ...)     -> Progressing
 --
 -- The message is the Ready condition's message (its reason when the message is empty).
@@ -52,12 +54,21 @@ if hs.message == nil or hs.message == "" then
 end
 
 local stalled = condition(status, "Stalled")
+local reconciling = condition(status, "Reconciling")
+local payable = condition(status, "Payable")
+-- A dry run pays nothing and has nothing more to do once its verdict is in: the verdict is its health.
+local dry_run_done = obj.spec ~= nil and obj.spec.dryRun == true and payable ~= nil and
+    (reconciling == nil or reconciling.status ~= "True")
 if ready.status == "True" then
   hs.status = "Healthy"
 elseif stalled ~= nil and stalled.status == "True" then
   hs.status = "Degraded"
 elseif ready.reason == "Suspended" then
   hs.status = "Suspended"
+elseif dry_run_done and payable.status == "True" then
+  hs.status = "Healthy"
+elseif dry_run_done then
+  hs.status = "Degraded"
 else
   hs.status = "Progressing"
 end
