@@ -15,9 +15,13 @@ pub struct RunArgs {
     /// Only DealPayments matching this label selector (e.g. `team=payments`).
     #[arg(long, env = "DEALPAY_SELECTOR")]
     pub selector: Option<String>,
-    /// DealPayments reconciled at once.
+    /// DealPayments reconciled at once, across every watched namespace.
     #[arg(long, env = "DEALPAY_CONCURRENCY", default_value_t = 64)]
     pub concurrency: u16,
+    /// Requests to the Kubernetes API server in flight at once (reconciles, watches starting, Events);
+    /// each is an HTTP/1 connection. The Lease has its own connection outside this limit.
+    #[arg(long, env = "DEALPAY_APISERVER_CONCURRENCY", default_value_t = 32)]
+    pub apiserver_concurrency: u16,
     /// Address of the metrics, /healthz and /readyz server.
     #[arg(long, env = "DEALPAY_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,

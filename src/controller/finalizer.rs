@@ -39,6 +39,12 @@ pub const SETTLE_LIMIT: Duration = Duration::from_secs(10 * 60);
 pub enum Guard {
     /// Not being deleted: reconcile as usual.
     Proceed,
+    /// The finalizer was just added: reconcile as usual from the version the patch made (waiting for
+    /// its watch event would cost a reconcile per DealPayment).
+    Added {
+        /// resourceVersion after the patch.
+        resource_version: String,
+    },
     /// Being deleted with an unsettled payment: reconcile with nothing new paid, at most until `left`.
     Settle {
         /// Time left before [`SETTLE_LIMIT`] lets the object go.
@@ -151,11 +157,12 @@ async fn publish(ctx: &Context, dp: &DealPayment, type_: EventType, reason: &str
 }
 
 /// Writes `finalizers`, guarded by the resourceVersion the object was read at.
+/// Returns the new resourceVersion (None if the object is already gone).
 async fn set_finalizers(
     api: &Api<DealPayment>,
     dp: &DealPayment,
     finalizers: Vec<String>,
-) -> Result<(), Error> {
+) -> Result<Option<String>, Error> {
     let name = dp.name_any();
     let body = json!({
         "metadata": {
@@ -167,9 +174,9 @@ async fn set_finalizers(
         .patch(&name, &PatchParams::default(), &Patch::Merge(&body))
         .await
     {
-        Ok(_) => Ok(()),
+        Ok(obj) => Ok(obj.resource_version()),
         Err(kube::Error::Api(s)) if s.code == 409 => Err(Error::Conflict),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
@@ -219,8 +226,15 @@ pub async fn guard(
         let mut all = dp.finalizers().to_vec();
         all.push(FINALIZER.to_string());
         return match set_finalizers(api, dp, all).await {
-            // The patch's watch event brings the object back with the finalizer on it.
-            Ok(()) => Ok(Guard::Stop(KubeAction::await_change())),
+            Ok(Some(rv)) => {
+                if let (Some(uid), Some(old)) = (dp.uid(), dp.resource_version()) {
+                    ctx.superseded.replaced(&uid, &old);
+                }
+                Ok(Guard::Added {
+                    resource_version: rv,
+                })
+            }
+            Ok(None) => Ok(Guard::Stop(KubeAction::await_change())),
             Err(Error::Kube(kube::Error::Api(s))) if s.code == 403 => {
                 // RBAC without `patch` on dealpayments (an older chart): keep paying, unprotected.
                 tracing::warn!(

@@ -3,6 +3,7 @@
 
 mod args;
 pub mod budget;
+pub mod compact;
 pub mod credentials;
 pub mod credentials_cache;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod pipeline;
 pub mod reconcile;
 pub mod server;
 pub mod status;
+pub mod superseded;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -139,20 +141,35 @@ fn scope_namespaces(flag: &[String]) -> Vec<String> {
 }
 
 async fn run_inner(args: RunArgs) -> Result<(), StartError> {
-    let kube = kube::Client::try_default()
-        .await
-        .map_err(StartError::Kube)?;
+    let (kube, lease_kube) = kube_clients(&args).await?;
     let metrics = Arc::new(Metrics::default());
     let stores: Stores = Arc::default();
     let mut shutdown = shutdown_signal();
     let (health, server) = start_server(&args, &metrics, &stores, &shutdown);
     let identity = leader::identity(args.identity.as_deref());
-    let (leader_rx, _election) = join_election(&args, &kube, &identity).await?;
+    let (leader_rx, _election) = join_election(&args, &lease_kube, &identity).await?;
     health.ready.store(true, Ordering::Relaxed);
     let ctx = build_context(&args, kube, metrics, &stores, leader_rx, identity)?;
     lead(&args, &ctx, &stores, &mut shutdown).await;
     let _ = server.await;
     Ok(())
+}
+
+/// The client every reconcile, watch and Event shares, with at most `--apiserver-concurrency` requests
+/// in flight (kube speaks HTTP/1: each concurrent request is a connection, kept idle for 90 s, and
+/// its buffers); and one for the Lease alone, so a burst of payments never delays its renewal.
+async fn kube_clients(args: &RunArgs) -> Result<(kube::Client, kube::Client), StartError> {
+    let config = kube::Config::infer()
+        .await
+        .map_err(|e| StartError::Kube(kube::Error::InferConfig(e)))?;
+    let lease = kube::Client::try_from(config.clone()).map_err(StartError::Kube)?;
+    let limit =
+        tower::limit::ConcurrencyLimitLayer::new(usize::from(args.apiserver_concurrency.max(1)));
+    let shared = kube::client::ClientBuilder::try_from(config)
+        .map_err(StartError::Kube)?
+        .with_layer(&limit)
+        .build();
+    Ok((shared, lease))
 }
 
 /// Why `dealpay run` could not start.
@@ -277,6 +294,8 @@ fn build_context(
         ),
         leader,
         credentials: Arc::new(CredentialsCache::default()),
+        superseded: Default::default(),
+        slots: tokio::sync::Semaphore::new(usize::from(args.concurrency.max(1))),
     }))
 }
 
@@ -385,9 +404,14 @@ fn scope_controller(
     // The backoff keeps a refused watch (403: RBAC does not cover this scope) from spinning.
     let objects = watcher(api, wc)
         .default_backoff()
-        .modify(trim)
+        .modify(|dp| {
+            trim(dp);
+            compact::compact(dp);
+        })
         .reflect(writer)
         .applied_objects();
+    // The reconciles of every namespace share `ctx.slots`; this only keeps one namespace from queueing
+    // more tasks than the whole budget.
     let controller = Controller::for_stream(objects, store.clone())
         .with_config(ControllerConfig::default().concurrency(args.concurrency.max(1)));
     stores.lock().expect("stores lock").push(store.clone());

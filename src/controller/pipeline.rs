@@ -82,8 +82,13 @@ pub async fn run<S: StatusStore, C: Caller>(
     start: Start<'_>,
     policy: &Policy,
 ) -> Result<Next, Error> {
-    let mut stored = start.status.clone();
-    let mut rv = start.resource_version.clone();
+    let mut rec = Record {
+        store,
+        start: &start,
+        stored: start.status.clone(),
+        rv: start.resource_version.clone(),
+        unsaved: Vec::new(),
+    };
     let mut event = Event::Observe;
     let mut calls = 0;
     loop {
@@ -92,7 +97,7 @@ pub async fn run<S: StatusStore, C: Caller>(
         }
         let hold = calls >= MAX_CALLS || !caller.may_start();
         let policy = if hold { policy.holding() } else { *policy };
-        let d = persist(store, &start, &mut stored, &mut rv, event, &policy).await?;
+        let d = rec.decide(event, &policy, hold).await?;
         match &d.action {
             Action::Pay { .. } if !caller.may_pay() => {
                 // Recorded but not called: the next leader settles the attempt by lookup.
@@ -107,61 +112,113 @@ pub async fn run<S: StatusStore, C: Caller>(
             Action::AwaitChange { recheck: None } | Action::Done => return Ok(Next::Await),
         }
         let Some(answer) = caller.perform(&d.action).await else {
+            // The decision to look up was not written on its own (see `Record`).
+            rec.flush(&policy).await?;
             return Ok(Next::After(NOT_NOW));
         };
         event = answer;
     }
 }
 
-/// Decides on `event` and stores the decision; an answered event that meets a conflict is folded
-/// again into a fresh read.
-async fn persist<S: StatusStore>(
-    store: &S,
-    start: &Start<'_>,
-    stored: &mut Option<DealPaymentStatus>,
-    rv: &mut Option<String>,
-    event: Event,
-    policy: &Policy,
-) -> Result<Decision, Error> {
-    let answered = !matches!(event, Event::Observe);
-    let mut tries = 0;
-    loop {
-        let d = decide_now(
-            start.spec,
-            stored.as_ref(),
-            start.generation,
-            start.credentials,
-            event.clone(),
-            policy,
-        );
-        if stored.as_ref() == Some(&d.status) {
-            publish_all(store, &d);
+/// The status as this reconcile knows it, and the answers folded into it but not written yet.
+///
+/// A decision whose next step is a lookup made at once is not written on its own: it is written with
+/// the lookup's answer (measured: one status write, one watch event and one reconcile less per
+/// payment). Losing it loses nothing: the written status still holds the attempt in flight or the
+/// pending lookup, which is looked up again before any new attempt.
+struct Record<'a, S> {
+    store: &'a S,
+    start: &'a Start<'a>,
+    stored: Option<DealPaymentStatus>,
+    /// The version `stored` was read or last written at.
+    rv: Option<String>,
+    /// Answers folded into `stored` since it was last written, oldest first, with their notes.
+    unsaved: Vec<(Event, Vec<Note>)>,
+}
+
+impl<S: StatusStore> Record<'_, S> {
+    /// Decides on `event` and stores the decision unless it may wait for the next answer.
+    async fn decide(
+        &mut self,
+        event: Event,
+        policy: &Policy,
+        hold: bool,
+    ) -> Result<Decision, Error> {
+        let d = self.fold(event.clone(), policy);
+        let answered = !matches!(event, Event::Observe);
+        let defer = answered && !hold && matches!(d.action, Action::LookUp { .. });
+        if self.stored.as_ref() == Some(&d.status) && self.unsaved.is_empty() {
+            publish_all(self.store, &d.notes);
             return Ok(d);
         }
-        match store.write(&d.status, rv.as_deref()).await {
-            Ok(new_rv) => {
-                *rv = Some(new_rv);
-                *stored = Some(d.status.clone());
-                publish_all(store, &d);
-                return Ok(d);
-            }
-            Err(Error::Conflict) if answered && tries < MAX_REFOLDS => {
-                tries += 1;
-                let (fresh, fresh_rv) = store.read().await?;
-                tracing::debug!(
-                    tries,
-                    "status changed while folding an answer; folding again"
-                );
-                *stored = fresh;
-                *rv = Some(fresh_rv);
-            }
-            Err(e) => return Err(e),
+        self.stored = Some(d.status.clone());
+        if answered {
+            self.unsaved.push((event, d.notes.clone()));
         }
+        if defer {
+            return Ok(d);
+        }
+        if !answered {
+            // Nothing to refold: a conflict means the decision was made on an old status.
+            self.write_once().await?;
+            publish_all(self.store, &d.notes);
+            return Ok(d);
+        }
+        Ok(self.flush(policy).await?.unwrap_or(d))
+    }
+
+    fn fold(&self, event: Event, policy: &Policy) -> Decision {
+        decide_now(
+            self.start.spec,
+            self.stored.as_ref(),
+            self.start.generation,
+            self.start.credentials,
+            event,
+            policy,
+        )
+    }
+
+    async fn write_once(&mut self) -> Result<(), Error> {
+        let st = self.stored.as_ref().expect("a decided status");
+        self.rv = Some(self.store.write(st, self.rv.as_deref()).await?);
+        Ok(())
+    }
+
+    /// Writes what is unsaved; on a conflict, folds every unsaved answer again into a fresh read, so a
+    /// stale cache can neither lose a fact nor overwrite a newer one. Returns the decision on the last
+    /// answer when it was folded again.
+    async fn flush(&mut self, policy: &Policy) -> Result<Option<Decision>, Error> {
+        if self.unsaved.is_empty() {
+            return Ok(None);
+        }
+        let (mut tries, mut refolded) = (0, None);
+        loop {
+            match self.write_once().await {
+                Ok(()) => break,
+                Err(Error::Conflict) if tries < MAX_REFOLDS => {
+                    tries += 1;
+                    tracing::debug!(tries, "status changed while folding answers; folding again");
+                    let (fresh, fresh_rv) = self.store.read().await?;
+                    (self.stored, self.rv) = (fresh, Some(fresh_rv));
+                    for i in 0..self.unsaved.len() {
+                        let d = self.fold(self.unsaved[i].0.clone(), policy);
+                        self.unsaved[i].1 = d.notes.clone();
+                        self.stored = Some(d.status.clone());
+                        refolded = Some(d);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        for (_, notes) in std::mem::take(&mut self.unsaved) {
+            publish_all(self.store, &notes);
+        }
+        Ok(refolded)
     }
 }
 
-fn publish_all<S: StatusStore>(store: &S, d: &Decision) {
-    for n in &d.notes {
+fn publish_all<S: StatusStore>(store: &S, notes: &[Note]) {
+    for n in notes {
         store.publish(n);
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use kube::runtime::controller::Action as KubeAction;
 use kube::runtime::events::{Event as KubeEvent, EventType};
 use kube::{Api, Resource, ResourceExt};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use super::credentials::DefaultCredentials;
 pub use super::credentials_cache::CredentialsCache;
@@ -17,6 +17,7 @@ use super::finalizer;
 use super::metrics::{Metrics, PaymentLabels, ResultLabels};
 use super::pipeline::{self, Caller, Next, Start, StatusStore};
 use super::status;
+use super::superseded::Superseded;
 use crate::api::{DealPayment, DealPaymentStatus};
 use crate::driver::perform;
 use crate::engine::{Action, Event, Note, NoteType, Policy};
@@ -39,6 +40,10 @@ pub struct Context {
     pub leader: watch::Receiver<bool>,
     /// Credentials resolved by earlier reconciles, invalidated by the Secret watch.
     pub credentials: Arc<CredentialsCache>,
+    /// Versions this process replaced: a reconcile that starts from one stops at once.
+    pub superseded: Superseded,
+    /// `--concurrency` across every watched namespace (each namespace has its own controller).
+    pub slots: Semaphore,
 }
 
 /// Event notes are limited to 1 KiB by the API: cut by bytes, at a character boundary (Tencent's
@@ -77,10 +82,14 @@ impl StatusStore for KubeStore<'_> {
             .admit(self.dp, st, jiff::Timestamp::now())
             .map_err(Error::OverBudget)?;
         let written = status::apply(&self.api, &self.name, st, expect_rv).await;
-        if written.is_err()
-            && let Some(a) = admitted
-        {
-            self.ctx.budgets.ledger.roll_back(a);
+        match (&written, admitted) {
+            (Err(_), Some(a)) => self.ctx.budgets.ledger.roll_back(a),
+            (Ok(_), _) => {
+                if let (Some(uid), Some(old)) = (self.dp.uid(), expect_rv) {
+                    self.ctx.superseded.replaced(&uid, old);
+                }
+            }
+            _ => {}
         }
         written
     }
@@ -201,10 +210,15 @@ impl TencentCaller<'_> {
 /// Reconciles one DealPayment.
 #[tracing::instrument(skip_all, fields(namespace = dp.namespace().unwrap_or_default(), name = dp.name_any()))]
 pub async fn reconcile(dp: Arc<DealPayment>, ctx: Arc<Context>) -> Result<KubeAction, Error> {
-    let result = reconcile_inner(&dp, &ctx).await;
-    let label = match &result {
-        Ok(_) => "ok".to_string(),
-        Err(e) => e.category().to_string(),
+    let skipped = skip(&dp, &ctx);
+    let result = match skipped {
+        Some(_) => Ok(KubeAction::await_change()),
+        None => reconcile_inner(&dp, &ctx).await,
+    };
+    let label = match (&result, skipped) {
+        (_, Some(why)) => why.to_string(),
+        (Ok(_), None) => "ok".to_string(),
+        (Err(e), None) => e.category().to_string(),
     };
     ctx.metrics
         .reconciles
@@ -213,10 +227,29 @@ pub async fn reconcile(dp: Arc<DealPayment>, ctx: Arc<Context>) -> Result<KubeAc
     result
 }
 
+/// Why this reconcile has nothing to do, as its metrics label.
+fn skip(dp: &DealPayment, ctx: &Context) -> Option<&'static str> {
+    let (uid, rv) = (dp.uid().unwrap_or_default(), dp.resource_version()?);
+    if ctx.superseded.is_stale(&uid, &rv) {
+        tracing::debug!(
+            "cache older than this process's own write; the watch brings the newer one"
+        );
+        return Some("stale");
+    }
+    // Settled for this generation: a spec change or a deletion arrives as a new object.
+    super::compact::is_compact(dp).then_some("settled")
+}
+
 async fn reconcile_inner(dp: &DealPayment, ctx: &Context) -> Result<KubeAction, Error> {
     let ns = dp.namespace().ok_or(Error::MissingMetadata)?;
     let name = dp.metadata.name.clone().ok_or(Error::MissingMetadata)?;
+    let _slot = ctx
+        .slots
+        .acquire()
+        .await
+        .expect("the slots are never closed");
     let api = Api::namespaced(ctx.kube.clone(), &ns);
+    let rv = dp.resource_version();
     // Deletion protection (src/controller/finalizer.rs): adds the finalizer; on deletion pays nothing
     // new and holds the object until its payment's outcome is settled.
     let guard = finalizer::guard(&api, dp, ctx).await?;
@@ -232,11 +265,15 @@ async fn reconcile_inner(dp: &DealPayment, ctx: &Context) -> Result<KubeAction, 
         region: dp.spec.region.as_deref(),
     };
     let policy = ctx.budgets.policy(&ctx.policy, &ns, jiff::Timestamp::now());
+    let resource_version = match &guard {
+        finalizer::Guard::Added { resource_version } => Some(resource_version.clone()),
+        _ => rv,
+    };
     let start = Start {
         spec: &spec,
         generation: dp.metadata.generation.unwrap_or(1),
         status: dp.status.clone(),
-        resource_version: dp.resource_version(),
+        resource_version,
         credentials: &credentials,
     };
     Ok(

@@ -198,12 +198,13 @@ fn the_attempt_is_stored_before_paydeals_and_every_answer_is_stored() {
         .extend([paid(&["o1"]), found(&["o1"], 4)]);
     let next = block_on(reconcile(&w, &spec(&["o1"]))).unwrap();
     assert_eq!(next, Next::Await);
+    // The answer of PayDeals is written with the delivery lookup's: the attempt in flight stays
+    // recorded until both are.
     assert_eq!(
         w.steps(),
         [
             Step::Write { in_flight: true },
             Step::Pay(vec!["o1".into()]),
-            Step::Write { in_flight: false },
             Step::LookUp(vec!["o1".into()]),
             Step::Write { in_flight: false },
         ]
@@ -211,6 +212,63 @@ fn the_attempt_is_stored_before_paydeals_and_every_answer_is_stored() {
     let st = w.stored();
     assert_eq!(st.orders[0].state, OrderState::Paid);
     assert_eq!(st.resource_ids, ["ins-o1"]);
+}
+
+#[test]
+fn an_answer_not_written_yet_is_written_when_the_next_call_cannot_be_made() {
+    struct NoLookup(World);
+    impl StatusStore for NoLookup {
+        async fn write(&self, st: &DealPaymentStatus, rv: Option<&str>) -> Result<String, Error> {
+            self.0.write(st, rv).await
+        }
+        async fn read(&self) -> Result<(Option<DealPaymentStatus>, String), Error> {
+            self.0.read().await
+        }
+        fn publish(&self, note: &Note) {
+            self.0.publish(note)
+        }
+    }
+    impl Caller for NoLookup {
+        async fn perform(&self, action: &Action) -> Option<Event> {
+            match action {
+                Action::LookUp { .. } => None,
+                _ => self.0.perform(action).await,
+            }
+        }
+        fn may_pay(&self) -> bool {
+            self.0.may_pay()
+        }
+    }
+    let w = NoLookup(World::default());
+    w.0.answers.lock().unwrap().extend([paid(&["o1"])]);
+    let (spec, creds) = (spec(&["o1"]), creds());
+    let start = Start {
+        spec: &spec,
+        generation: 1,
+        status: None,
+        resource_version: Some("0".into()),
+        credentials: &creds,
+    };
+    let next = block_on(run(&w, &w, start, &Policy::default())).unwrap();
+    assert_eq!(next, Next::After(NOT_NOW));
+    assert_eq!(
+        w.0.steps(),
+        [
+            Step::Write { in_flight: true },
+            Step::Pay(vec!["o1".into()]),
+            Step::Write { in_flight: false },
+        ]
+    );
+    let st = w.0.stored();
+    assert_eq!(
+        st.orders[0].state,
+        OrderState::Delivering,
+        "the payment is recorded"
+    );
+    assert!(
+        st.pending_lookup.is_some(),
+        "and its delivery is still to be looked up"
+    );
 }
 
 fn interfere(w: &World, write: usize, change: fn(&mut DealPaymentStatus)) {
@@ -247,26 +305,40 @@ fn a_conflict_while_folding_an_answer_refolds_it_into_the_newer_status() {
     interfere(&w, 2, |st| st.credentials_version = Some("other".into()));
     let next = block_on(reconcile(&w, &spec(&["o1"]))).unwrap();
     assert_eq!(next, Next::Await);
+    // Both answers (PayDeals, then the delivery lookup) are folded again into the newer status.
     assert_eq!(
-        w.steps()[..5],
+        w.steps(),
         [
             Step::Write { in_flight: true },
             Step::Pay(vec!["o1".into()]),
+            Step::LookUp(vec!["o1".into()]),
             Step::Conflict,
             Step::Read,
             Step::Write { in_flight: false },
         ]
     );
     let st = w.stored();
-    assert_eq!(st.orders[0].state, OrderState::Paid, "the answer was kept");
+    assert_eq!(
+        st.orders[0].state,
+        OrderState::Paid,
+        "the answers were kept"
+    );
+    assert_eq!(
+        st.request_id.as_deref(),
+        Some("rid-pay"),
+        "PayDeals' answer was kept"
+    );
     assert_eq!(st.attempts, 1);
 }
 
 #[test]
 fn a_late_answer_never_downgrades_what_another_replica_established() {
     let w = World::default();
-    w.answers.lock().unwrap().extend([paid(&["o1"])]);
-    // While our call is out, another replica settles the attempt by lookup: delivered.
+    w.answers
+        .lock()
+        .unwrap()
+        .extend([paid(&["o1"]), found(&["o1"], 4)]);
+    // While our calls are out, another replica settles the attempt by lookup: delivered.
     interfere(&w, 2, |st| {
         st.in_flight = None;
         st.pending_lookup = None::<PendingLookup>;
