@@ -72,6 +72,28 @@ def cpu_ms(pid):
     return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
+def machine_jiffies():
+    """(busy, total) CPU jiffies of the whole machine, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]  # idle + iowait
+    return sum(v) - idle, sum(v)
+
+
+def cpu_by_process(names):
+    """user + system CPU ms of every live process whose command name is in `names`, summed per name."""
+    out = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                name = f.read().strip()
+            if name in names:
+                out[name] = out.get(name, 0) + cpu_ms(pid)
+        except OSError:
+            pass
+    return out
+
+
 def mem_mib(pid, key="VmRSS"):
     """A /proc/PID/status memory figure (VmRSS, VmHWM) in MiB."""
     with open(f"/proc/{pid}/status") as f:

@@ -106,17 +106,18 @@ class Operator:
 
     def counts(self):
         """RequestLimitExceeded answers (a figure: retried after the lane's pause), failed PayDeals
-        otherwise, and failed reconciles (conflicts excluded: the expected answer to a stale cache,
-        decided again)."""
+        otherwise, and failed reconciles."""
         m = self.metrics()
         rl = sum(v for k, v in m.items()
                  if k.startswith("dealpay_account_api_calls_total{") and "RequestLimitExceeded" in k)
         failed_pay = sum(v for k, v in m.items()
                          if k.startswith("dealpay_payments_total{") and 'outcome="paid"' not in k
                          and "RequestLimitExceeded" not in k)
+        # Not failures: "conflict" (the expected answer to a stale cache, decided again), "stale" and
+        # "settled" (nothing to decide: a newer version is on its way, or the payment is done).
+        fine = ('result="ok"', 'result="conflict"', 'result="stale"', 'result="settled"')
         failed_rec = sum(v for k, v in m.items()
-                         if k.startswith("dealpay_reconciles_total{")
-                         and 'result="ok"' not in k and 'result="conflict"' not in k)
+                         if k.startswith("dealpay_reconciles_total{") and not any(f in k for f in fine))
         return {"rate_limited": int(rl), "failed_payments": int(failed_pay),
                 "failed_reconciles": int(failed_rec)}
 

@@ -82,12 +82,15 @@ class Bench:
                      create_s_1_account=b1["create_s"], cpu_ms_per_payment=b1["cpu_ms_per_payment"],
                      kube_requests_per_payment=b1["kube_requests_per_payment"],
                      apiserver_ms_per_request=b1["apiserver_ms_per_request"],
-                     rss_mib_peak_burst=b1["rss_mib_peak"])
+                     rss_mib_peak_burst=b1["rss_mib_peak"], machine_busy_pct_1_account=b1["machine_busy_pct"],
+                     cpu_pct_of_machine_1_account=b1["cpu_pct_of_machine"])
             log(f"{n['accounts']} accounts: {n['accounts']} x {n['five']} DealPayments at once")
             b5 = phases.burst(self, "five", plan["five"])
             r.update(accounts=n["accounts"], payments_per_second_5_accounts=b5["aggregate"],
                      per_account_payments_per_second=b5["per_account"], wall_s_5_accounts=b5["wall_s"],
-                     apiserver_ms_per_request_5_accounts=b5["apiserver_ms_per_request"])
+                     apiserver_ms_per_request_5_accounts=b5["apiserver_ms_per_request"],
+                     machine_busy_pct_5_accounts=b5["machine_busy_pct"],
+                     cpu_pct_of_machine_5_accounts=b5["cpu_pct_of_machine"])
             self.save()
             log(f"latency: {n['lat']} DealPayments, one every {n['every']} s")
             r["ready_p50_ms"], r["ready_p99_ms"] = phases.latency(

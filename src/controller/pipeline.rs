@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::error::Error;
 use crate::api::{DealPaymentSpec, DealPaymentStatus};
 use crate::driver::decide_now;
-use crate::engine::{Action, CredentialsState, Decision, Event, Note, Policy};
+use crate::engine::{Action, CredentialsState, Decision, Event, Note, NoteType, Policy};
 
 /// Reads and writes one DealPayment's status.
 pub trait StatusStore {
@@ -210,11 +210,29 @@ impl<S: StatusStore> Record<'_, S> {
                 Err(e) => return Err(e),
             }
         }
-        for (_, notes) in std::mem::take(&mut self.unsaved) {
-            publish_all(self.store, &notes);
-        }
+        let notes = std::mem::take(&mut self.unsaved)
+            .into_iter()
+            .flat_map(|(_, notes)| notes);
+        publish_all(self.store, &one_normal(notes));
         Ok(refolded)
     }
+}
+
+/// The notes of answers written together, with their Normal notes joined into the first: a payment and
+/// its confirmed delivery are one Event, not two requests to the API server. Warnings stay apart.
+fn one_normal(notes: impl Iterator<Item = Note>) -> Vec<Note> {
+    let mut out: Vec<Note> = Vec::new();
+    for n in notes {
+        let first = out.iter_mut().find(|o| o.type_ == NoteType::Normal);
+        match first {
+            Some(o) if n.type_ == NoteType::Normal => {
+                o.message.push_str("; ");
+                o.message.push_str(&n.message);
+            }
+            _ => out.push(n),
+        }
+    }
+    out
 }
 
 fn publish_all<S: StatusStore>(store: &S, notes: &[Note]) {

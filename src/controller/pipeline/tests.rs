@@ -215,6 +215,43 @@ fn the_attempt_is_stored_before_paydeals_and_every_answer_is_stored() {
 }
 
 #[test]
+fn answers_written_together_are_one_normal_event_and_warnings_stay_apart() {
+    let note = |type_, reason, message: &str| Note {
+        type_,
+        reason,
+        message: message.into(),
+    };
+    use crate::api::Reason;
+    let out = one_normal(
+        [
+            note(NoteType::Normal, Reason::PaymentSucceeded, "paid o1"),
+            note(
+                NoteType::Warning,
+                Reason::PriceChanged,
+                "12.00 became 13.00",
+            ),
+            note(NoteType::Normal, Reason::OutcomeResolved, "o1 delivered"),
+        ]
+        .into_iter(),
+    );
+    assert_eq!(
+        out,
+        [
+            note(
+                NoteType::Normal,
+                Reason::PaymentSucceeded,
+                "paid o1; o1 delivered"
+            ),
+            note(
+                NoteType::Warning,
+                Reason::PriceChanged,
+                "12.00 became 13.00"
+            ),
+        ]
+    );
+}
+
+#[test]
 fn an_answer_not_written_yet_is_written_when_the_next_call_cannot_be_made() {
     struct NoLookup(World);
     impl StatusStore for NoLookup {
