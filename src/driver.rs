@@ -6,7 +6,9 @@ use crate::api::{DealPaymentSpec, DealPaymentStatus, IdKind};
 use crate::engine::{
     Action, CredentialsState, Decision, Event, Input, LookupAnswer, Policy, decide,
 };
-use crate::tencent::models::{DescribeDealsRequest, MAX_DEALS_LIMIT, status};
+use crate::tencent::models::{
+    DescribeDealsRequest, DescribeDealsResponse, MAX_DEALS_LIMIT, status,
+};
 use crate::tencent::{CallError, Client, Credentials};
 
 /// Asks the engine with the current time, fresh jitter and a fresh attempt id.
@@ -51,41 +53,54 @@ pub async fn perform(
             ids,
             start_time,
             end_time,
-        } => Some(Event::LookedUp(
-            look_up(client, creds, region, *kind, ids, start_time, end_time).await,
-        )),
+            list_big_deals,
+        } => {
+            let window = Window {
+                client,
+                creds,
+                region,
+                start_time,
+                end_time,
+            };
+            Some(Event::LookedUp(
+                look_up(&window, *kind, ids, *list_big_deals).await,
+            ))
+        }
         Action::RequeueAfter(_) | Action::AwaitChange { .. } | Action::Done => None,
     }
 }
 
-/// Looks every id up with `StatusSet` (every status), one id per query.
-///
-/// The SDK documents `Offset` as a page number while older readings treat it as a record offset, so
-/// the answer never depends on a second page: one id matches a handful of deals, and an answer that
-/// says more matched than it returned is an error (looked up again after a backoff), never a guess.
-async fn look_up(
-    client: &Client,
-    creds: &Credentials,
-    region: Option<&str>,
-    kind: IdKind,
-    ids: &[String],
-    start_time: &str,
-    end_time: &str,
-) -> Result<LookupAnswer, CallError> {
-    let mut answer = LookupAnswer::default();
-    for id in ids {
+/// Where and over which window DescribeDealsByCond is asked.
+struct Window<'a> {
+    client: &'a Client,
+    creds: &'a Credentials,
+    region: Option<&'a str>,
+    start_time: &'a str,
+    end_time: &'a str,
+}
+
+impl Window<'_> {
+    /// Every deal of one sub-order (`IdKind::Order`) or one big deal, any status, in one page.
+    ///
+    /// The SDK documents `Offset` as a page number while older readings treat it as a record offset, so
+    /// the answer never depends on a second page: one id matches a handful of deals, and an answer that
+    /// says more matched than it returned is an error (looked up again after a backoff), never a guess.
+    async fn deals_of(&self, kind: IdKind, id: &str) -> Result<DescribeDealsResponse, CallError> {
         let req = DescribeDealsRequest {
-            start_time: start_time.to_string(),
-            end_time: end_time.to_string(),
+            start_time: self.start_time.to_string(),
+            end_time: self.end_time.to_string(),
             limit: MAX_DEALS_LIMIT,
             offset: 0,
             // Without StatusSet the API lists only delivered orders.
             status_set: status::ALL.to_vec(),
-            order_id: (kind == IdKind::Order).then(|| id.clone()),
-            big_deal_id: (kind == IdKind::BigDeal).then(|| id.clone()),
+            order_id: (kind == IdKind::Order).then(|| id.to_string()),
+            big_deal_id: (kind == IdKind::BigDeal).then(|| id.to_string()),
             ..Default::default()
         };
-        let resp = client.describe_deals(creds, region, &req).await?;
+        let resp = self
+            .client
+            .describe_deals(self.creds, self.region, &req)
+            .await?;
         if resp.total_count > resp.deals.len() as u64 {
             return Err(CallError::Incomplete(format!(
                 "DescribeDealsByCond for {id} returned {} of {} deals",
@@ -93,7 +108,40 @@ async fn look_up(
                 resp.total_count
             )));
         }
+        Ok(resp)
+    }
+}
+
+/// Looks every id up with `StatusSet` (every status), one id per query; with `list_big_deals`, then
+/// every distinct big deal of the deals found, one query each, adding the sub-orders not yet listed.
+async fn look_up(
+    window: &Window<'_>,
+    kind: IdKind,
+    ids: &[String],
+    list_big_deals: bool,
+) -> Result<LookupAnswer, CallError> {
+    let mut answer = LookupAnswer::default();
+    for id in ids {
+        let resp = window.deals_of(kind, id).await?;
         answer.deals.extend(resp.deals);
+        answer.request_id = resp.request_id;
+    }
+    if !list_big_deals {
+        return Ok(answer);
+    }
+    let mut big_deals: Vec<String> = Vec::new();
+    for d in &answer.deals {
+        if !d.big_deal_id.is_empty() && !big_deals.contains(&d.big_deal_id) {
+            big_deals.push(d.big_deal_id.clone());
+        }
+    }
+    for big in &big_deals {
+        let resp = window.deals_of(IdKind::BigDeal, big).await?;
+        for d in resp.deals {
+            if !answer.deals.iter().any(|a| a.order_id == d.order_id) {
+                answer.deals.push(d);
+            }
+        }
         answer.request_id = resp.request_id;
     }
     Ok(answer)

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::ResourceExt;
 use serde::Deserialize;
 use tokio::time::Instant;
@@ -16,7 +17,7 @@ use crate::controller::credentials::credentials_from_secret;
 use crate::controller::error::Error as ShellError;
 use crate::controller::pipeline::{self, Caller, Next, Start, StatusStore};
 use crate::driver::perform;
-use crate::engine::conditions::{PAYABLE, READY, STALLED, is_true};
+use crate::engine::conditions::{PAYABLE, READY, RECONCILING, STALLED, find, is_true};
 use crate::engine::{Action, CredentialsState, Event, Note, Policy, verify_first};
 #[cfg(feature = "sandbox")]
 use crate::sandbox::{DEMO_SECRET_ID, DEMO_SECRET_KEY, Sandbox, SandboxConfig};
@@ -409,12 +410,22 @@ pub async fn drive_recorded(
         match next {
             Next::Await => break Outcome::Stalled,
             Next::After(_) if is_true(&conditions, STALLED) => break Outcome::Stalled,
+            // Settled without being Ready (a dry run's verdict, Payable or not): the recheck the engine
+            // asks for is a long-running operator's; a one-shot run has its answer.
+            Next::After(_) if settled(&conditions) && Instant::now() < deadline => {
+                break Outcome::Stalled;
+            }
             Next::After(wait) if Instant::now() + wait > deadline => break Outcome::TimedOut,
             Next::After(wait) => tokio::time::sleep(wait).await,
         }
     };
     dp.status = file.get(dp);
     outcome
+}
+
+/// Written, and neither in progress nor stalled: nothing is left to do until the spec changes.
+fn settled(conditions: &[Condition]) -> bool {
+    find(conditions, RECONCILING).is_some_and(|c| c.status == "False")
 }
 
 /// The in-process sandbox of `--sandbox`.

@@ -211,3 +211,72 @@ fn dry_run_prices_without_paying_and_a_cap_refuses() {
         "an amount with three decimals is refused"
     );
 }
+
+fn condition(doc: &serde_json::Value, type_: &str) -> (String, String, String) {
+    let c = doc["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == type_)
+        .unwrap_or_else(|| panic!("no {type_} condition: {doc}"));
+    let s = |k: &str| c[k].as_str().unwrap().to_string();
+    (s("status"), s("reason"), s("message"))
+}
+
+#[test]
+fn dry_run_names_the_sub_orders_a_big_deal_must_be_paid_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("together.yaml");
+    let manifest = |ids: &str| {
+        format!(
+            "apiVersion: billing.dealpay.dev/v1alpha1\nkind: DealPayment\nmetadata: {{name: together}}\nspec:\n  orderIds: [{ids}]\n"
+        )
+    };
+    std::fs::write(&f, manifest("\"20261128000000000401\"")).unwrap();
+    let out = dealpay(&["pay", "--sandbox", "--dry-run", "-f", f.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "not Payable: {stderr}");
+    let d = docs(&out);
+    assert_eq!(d[0]["status"]["attempts"], 0, "nothing paid");
+    let (status, reason, message) = condition(&d[0], "Payable");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "NeedPayTogether")
+    );
+    assert!(
+        message.contains("big deal 20261128000000000400 also has unpaid 20261128000000000402"),
+        "{message}"
+    );
+    assert!(stderr.contains("NeedPayTogether"), "{stderr}");
+    std::fs::write(
+        &f,
+        manifest("\"20261128000000000401\", \"20261128000000000402\""),
+    )
+    .unwrap();
+    let out = dealpay(&["pay", "--sandbox", "--dry-run", "-f", f.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(condition(&docs(&out)[0], "Payable").0, "True");
+    // Any verdict of False is an answer, not a wait: exit 3 at once, whatever the engine's recheck.
+    let out = dealpay(&[
+        "pay",
+        "--sandbox",
+        "--dry-run",
+        "--max-total-cost",
+        "45.99",
+        "-f",
+        "examples/dealpayment.yaml",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, reason, _) = condition(&docs(&out)[0], "Payable");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "OverBudget"));
+}

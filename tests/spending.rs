@@ -236,3 +236,71 @@ async fn a_pay_together_shortfall_is_named_and_nothing_is_paid() {
     assert_eq!(sb.ledger().len(), 2);
     sb.shutdown().await;
 }
+
+const TOGETHER_1: &str = "20261128000000000401"; // 1800 cents, big deal ...400 purchased together
+const TOGETHER_2: &str = "20261128000000000402"; // 700 cents
+const TOGETHER: &str = "20261128000000000400";
+
+fn dry_run(ids: &[&str]) -> DealPayment {
+    payment(DealPaymentSpec {
+        dry_run: true,
+        ..orders(ids, None)
+    })
+}
+
+#[tokio::test]
+async fn a_dry_run_names_the_sub_orders_its_big_deal_must_be_paid_with() {
+    let sb = sandbox().await;
+    // One sub-order alone: the lookup lists its big deal and finds the other one unpaid.
+    let mut dp = dry_run(&[TOGETHER_1]);
+    assert_eq!(run(&sb, &mut dp, None).await, Outcome::Stalled);
+    let (s, r, msg) = reason(&dp, PAYABLE);
+    assert_eq!(
+        (s.as_str(), r.as_str()),
+        ("False", "NeedPayTogether"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("big deal {TOGETHER} also has unpaid {TOGETHER_2}")),
+        "{msg}"
+    );
+    assert_eq!(reason(&dp, READY).1, "NeedPayTogether");
+    assert_eq!(reason(&dp, STALLED).0, "False", "a verdict, not a stall");
+    // Both: payable, for both prices together.
+    let mut dp = dry_run(&[TOGETHER_1, TOGETHER_2]);
+    assert_eq!(run(&sb, &mut dp, None).await, Outcome::Stalled);
+    let (s, r, msg) = reason(&dp, PAYABLE);
+    assert_eq!((s.as_str(), r.as_str()), ("True", "Payable"), "{msg}");
+    assert!(msg.contains("25.00"), "{msg}");
+    assert!(sb.ledger().is_empty(), "a dry run pays nothing");
+    // Turning the dry run off pays both, once.
+    dp.spec.dry_run = false;
+    dp.metadata.generation = Some(2);
+    assert_eq!(run(&sb, &mut dp, None).await, Outcome::Ready);
+    let mut charged: Vec<String> = sb.ledger().into_iter().map(|c| c.order_id).collect();
+    charged.sort();
+    assert_eq!(charged, [TOGETHER_1, TOGETHER_2]);
+    assert_eq!(sb.stats().duplicate_charges, 0);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn paying_one_sub_order_of_a_big_deal_purchased_together_is_refused_and_charges_nothing() {
+    let sb = sandbox().await;
+    // The prediction holds no real payment back: PayDeals decides, and refuses.
+    let mut dp = payment(orders(&[TOGETHER_1], None));
+    assert_eq!(run(&sb, &mut dp, None).await, Outcome::Stalled);
+    let (s, r, msg) = reason(&dp, STALLED);
+    assert_eq!(
+        (s.as_str(), r.as_str()),
+        ("True", "NeedPayTogether"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("FailedOperation.NeedPayTogeter") && msg.contains(TOGETHER_2),
+        "{msg}"
+    );
+    assert_eq!(dp.status.as_ref().unwrap().attempts, 1);
+    assert!(sb.ledger().is_empty(), "nothing charged");
+    sb.shutdown().await;
+}

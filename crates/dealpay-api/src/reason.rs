@@ -108,7 +108,8 @@ reasons! {
     DeliveryFailed,
     /// PayDeals refused the deal and no lookup explains it.
     InvalidDeal,
-    /// The orders must be paid together with others not in the manifest.
+    /// The orders must be paid together with others not in the manifest (in a dry run: unpaid
+    /// sub-orders of the same big deal are left out, so PayDeals may refuse).
     NeedPayTogether,
     /// Rate limited by Tencent.
     RateLimited,

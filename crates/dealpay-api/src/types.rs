@@ -300,6 +300,21 @@ pub struct Quote {
     /// Why some id cannot be paid now (not found, not unpaid, no price), one line each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
+    /// Checked by a dry run of orderIds (absent otherwise): per big deal of the priced sub-orders, its
+    /// unpaid sub-orders that spec.orderIds leaves out (empty when none is); PayDeals may refuse to pay
+    /// sub-orders of one big deal apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pay_together: Option<Vec<PayTogether>>,
+}
+
+/// Unpaid sub-orders of one big deal that a dry run of orderIds leaves out.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PayTogether {
+    /// The big deal (Tencent's order) the priced sub-orders belong to.
+    pub big_deal_id: String,
+    /// Its unpaid sub-orders not in spec.orderIds.
+    pub missing: Vec<String>,
 }
 
 /// The last error seen.

@@ -9,7 +9,7 @@ use super::lookup::{Verdict, verdict};
 use super::{CredentialsState, Event, Input, LookupAnswer, Note, NoteType};
 use dealpay_api::{
     Attempt, DealPaymentSpec, DealPaymentStatus, IdKind, LastError, LookupReason, OrderRecord,
-    OrderState, PendingLookup,
+    OrderState, PayTogether, PendingLookup,
 };
 use dealpay_api::{ErrorClass, Reason, Time};
 use tencent_billing::CallError;
@@ -680,6 +680,9 @@ impl<'a> Ctx<'a> {
             .filter(|id| self.record_of(id).is_none())
             .cloned()
             .collect();
+        // The lookup listed the big deals' sub-orders exactly when the planner asked (dry run, orderIds).
+        let checked = self.spec.dry_run && pending.kind == IdKind::Order;
+        let pay_together = checked.then(|| left_out(self.spec.targets().1, &ids, &answer.deals));
         self.st.quote = Some(dealpay_api::Quote {
             ids,
             total_cents: total,
@@ -687,6 +690,7 @@ impl<'a> Ctx<'a> {
             checked_at: Time::new(self.now),
             request_id: rid,
             problems,
+            pay_together,
         });
     }
 
@@ -826,12 +830,52 @@ fn cost_of(deals: &[&Deal]) -> Option<i64> {
         .sum()
 }
 
+/// The deals of one id, each sub-order once: an answer that lists a deal twice (once for its own id,
+/// once among its big deal's sub-orders) must not price it twice.
 fn deals_of<'d>(deals: &'d [Deal], kind: IdKind, id: &str) -> Vec<&'d Deal> {
-    deals
-        .iter()
-        .filter(|d| match kind {
+    let mut out: Vec<&Deal> = Vec::new();
+    for d in deals {
+        let matches = match kind {
             IdKind::Order => d.order_id == id,
             IdKind::BigDeal => d.big_deal_id == id,
-        })
-        .collect()
+        };
+        if matches && !out.iter().any(|o| o.order_id == d.order_id) {
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// Per big deal of the unpaid sub-orders among `ids`, its unpaid sub-orders in `deals` that `listed`
+/// (spec.orderIds) leaves out; big deals with none left out are not named.
+fn left_out(listed: &[String], ids: &[String], deals: &[Deal]) -> Vec<PayTogether> {
+    let mut groups: Vec<PayTogether> = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    let unpaid = |d: &&Deal| d.status == status::UNPAID;
+    for d in deals
+        .iter()
+        .filter(unpaid)
+        .filter(|d| ids.contains(&d.order_id))
+    {
+        let big = d.big_deal_id.as_str();
+        if big.is_empty() || seen.contains(&big) {
+            continue;
+        }
+        seen.push(big);
+        let mut missing: Vec<String> = deals
+            .iter()
+            .filter(unpaid)
+            .filter(|s| s.big_deal_id == big && !listed.contains(&s.order_id))
+            .map(|s| s.order_id.clone())
+            .collect();
+        missing.sort();
+        missing.dedup();
+        if !missing.is_empty() {
+            groups.push(PayTogether {
+                big_deal_id: big.to_string(),
+                missing,
+            });
+        }
+    }
+    groups
 }

@@ -45,7 +45,8 @@ pub enum Event {
 /// Deals found by DescribeDealsByCond for the pending ids.
 #[derive(Debug, Clone, Default)]
 pub struct LookupAnswer {
-    /// Deals returned (any status).
+    /// Deals returned (any status); when the action asked for `list_big_deals`, also every sub-order
+    /// of the found deals' big deals (each deal once).
     pub deals: Vec<Deal>,
     /// RequestId of the last lookup call.
     pub request_id: String,
@@ -108,6 +109,10 @@ pub enum Action {
         start_time: String,
         /// Window end.
         end_time: String,
+        /// Then list, for every distinct non-empty `BigDealId` of the deals found, that big deal's
+        /// sub-orders (one query each, by `BigDealId`): a dry run of sub-order ids checks with them
+        /// that no unpaid sub-order of the same big deal is left out.
+        list_big_deals: bool,
     },
     /// Decide again after this long (backoff).
     RequeueAfter(Duration),

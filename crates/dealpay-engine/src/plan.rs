@@ -76,7 +76,15 @@ fn lookup_action(ctx: &Ctx<'_>, p: &PendingLookup) -> Action {
         ids: p.ids.clone(),
         start_time: api_time(start),
         end_time: api_time(end),
+        list_big_deals: checks_pay_together(ctx, p.kind) && p.reason == LookupReason::Quote,
     }
+}
+
+/// A dry run of sub-order ids also checks the pay-together groups a lookup can see: the other
+/// sub-orders of the same big deals. A real payment does not: PayDeals itself decides, and refuses
+/// an incomplete group without charging anything.
+fn checks_pay_together(ctx: &Ctx<'_>, kind: IdKind) -> bool {
+    ctx.spec.dry_run && kind == IdKind::Order
 }
 
 fn pay_request(ctx: &Ctx<'_>, kind: IdKind, ids: &[String]) -> PayDealsRequest {
@@ -353,7 +361,9 @@ fn quote_gate(ctx: &mut Ctx<'_>, kind: IdKind, remaining: &[String]) -> Option<G
     if cap.is_none() && !ctx.spec.dry_run {
         return None;
     }
-    let Some(q) = fresh_quote(ctx, remaining).cloned() else {
+    // A price whose lookup did not list the big deals does not answer a dry run's pay-together check.
+    let answers = |q: &&Quote| !checks_pay_together(ctx, kind) || q.pay_together.is_some();
+    let Some(q) = fresh_quote(ctx, remaining).filter(answers).cloned() else {
         ctx.pend(
             kind,
             remaining.to_vec(),
@@ -378,6 +388,10 @@ fn quote_gate(ctx: &mut Ctx<'_>, kind: IdKind, remaining: &[String]) -> Option<G
         };
         return Some((Action::AwaitChange { recheck }, s));
     }
+    if let Some(text) = pay_together_text(&q).filter(|_| checks_pay_together(ctx, kind)) {
+        let s = Summary::new(Reason::NeedPayTogether, format!("dry run: {text}")).idle();
+        return Some((Action::AwaitChange { recheck }, s));
+    }
     if let Some(c) = cap
         && q.total_cents > c.cents
     {
@@ -387,7 +401,7 @@ fn quote_gate(ctx: &mut Ctx<'_>, kind: IdKind, remaining: &[String]) -> Option<G
         let within = cap.map(|c| format!(", within {} ({})", format_cents(c.cents), c.describe()));
         // DescribeDealsByCond lists no package membership: the one check a lookup cannot make.
         let packages = if kind == IdKind::Order {
-            "; package orders cannot be seen before paying (PayDeals refuses an incomplete package with FailedOperation.NeedPayTogether, naming the missing orders, and charges nothing)"
+            "; package membership cannot be checked before paying (FailedOperation.NeedPayTogether)"
         } else {
             ""
         };
@@ -405,6 +419,31 @@ fn quote_gate(ctx: &mut Ctx<'_>, kind: IdKind, remaining: &[String]) -> Option<G
     None
 }
 
+/// What a dry run found left out of the big deals of the priced sub-orders, if anything.
+///
+/// A prediction: Tencent decides per product whether the sub-orders of one big deal must be paid
+/// together (PayDeals then answers `FailedOperation.NeedPayTogeter` and charges nothing), and a lookup
+/// cannot tell which products do. A dry run never says Payable when PayDeals may refuse.
+fn pay_together_text(q: &Quote) -> Option<String> {
+    let groups = q.pay_together.as_deref().filter(|g| !g.is_empty())?;
+    let each: Vec<String> = groups
+        .iter()
+        .map(|g| {
+            format!(
+                "big deal {} also has unpaid {}",
+                g.big_deal_id,
+                g.missing.join(", ")
+            )
+        })
+        .collect();
+    let deals: Vec<&str> = groups.iter().map(|g| g.big_deal_id.as_str()).collect();
+    Some(format!(
+        "{}, not in spec.orderIds: PayDeals may refuse to pay sub-orders of one big deal apart (FailedOperation.NeedPayTogeter, charging nothing); add them to spec.orderIds, or pay the whole big deal with spec.bigDealIds: [{}]",
+        each.join("; "),
+        deals.join(", ")
+    ))
+}
+
 /// The Payable condition, when a cap or a dry run asks for pricing.
 fn payable_condition(ctx: &Ctx<'_>) -> Option<Desired> {
     if cap(ctx).is_none() && !ctx.spec.dry_run {
@@ -419,9 +458,12 @@ fn payable_condition(ctx: &Ctx<'_>) -> Option<Desired> {
         });
     };
     let total = format_cents(q.total_cents);
-    let (status, reason, message) = match cap(ctx) {
+    // Only a dry run predicts: a real payment leaves the verdict to PayDeals.
+    let together = pay_together_text(q).filter(|_| ctx.spec.dry_run);
+    let (status, reason, message) = match (cap(ctx), together) {
         _ if !q.problems.is_empty() => (false, Reason::NotPayable, q.problems.join("; ")),
-        Some(c) if q.total_cents > c.cents => (
+        (_, Some(text)) => (false, Reason::NeedPayTogether, text),
+        (Some(c), None) if q.total_cents > c.cents => (
             false,
             Reason::OverBudget,
             format!(

@@ -117,6 +117,7 @@ mod tests {
             checked_at: "2026-11-28T09:59:00Z".parse().unwrap(),
             request_id: None,
             problems: vec![],
+            pay_together: None,
         })
     }
 

@@ -1430,3 +1430,5 @@ fn a_charge_that_differs_from_its_pricing_is_an_event_naming_both() {
     let d = r.step(looked_up(vec![priced("o1", 4, 1200.0)]));
     assert!(d.notes.iter().all(|n| n.reason != "PriceChanged"));
 }
+
+mod pay_together;

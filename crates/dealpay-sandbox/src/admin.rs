@@ -107,6 +107,8 @@ pub struct OrderPatch {
     pub agent_pay_allowed: Option<bool>,
     /// New pay-together group; an empty string removes it.
     pub pay_together_group: Option<String>,
+    /// The sub-orders of its big deal must be paid in one request (`FailedOperation.NeedPayTogeter`).
+    pub pay_with_big_deal: Option<bool>,
     /// New creation time, `YYYY-MM-DD HH:MM:SS`.
     pub create_time: Option<String>,
     /// Milliseconds from charge to delivery; also changes a delivery already under way.
@@ -313,6 +315,9 @@ async fn patch_order(
     }
     if let Some(g) = &p.pay_together_group {
         o.pay_together_group = Some(g.clone()).filter(|g| !g.is_empty());
+    }
+    if let Some(v) = p.pay_with_big_deal {
+        o.pay_with_big_deal = v;
     }
     if let Some(t) = &p.create_time {
         o.create_time = Some(t.clone());

@@ -239,14 +239,14 @@ mod tests {
         let mut r = req();
         r.status = Some(status::UNPAID);
         let unpaid = describe_deals_at(&w, DEMO_UIN, &r, now()).unwrap();
-        assert_eq!(unpaid.total_count, 8 + DEMO_LOAD_ORDERS);
+        assert_eq!(unpaid.total_count, 10 + DEMO_LOAD_ORDERS);
         r.status = None;
         r.status_set = status::ALL.to_vec();
         assert_eq!(
             describe_deals_at(&w, DEMO_UIN, &r, now())
                 .unwrap()
                 .total_count,
-            9 + DEMO_LOAD_ORDERS
+            11 + DEMO_LOAD_ORDERS
         );
         r.status_set = vec![status::DELIVERED, status::DELIVERY_FAILED];
         assert_eq!(
@@ -286,6 +286,11 @@ mod tests {
         assert_eq!(
             ids(&describe_deals_at(&w, DEMO_UIN, &r, now()).unwrap()),
             ["20261128000000000101", "20261128000000000102"]
+        );
+        r.big_deal_id = Some("20261128000000000400".into());
+        assert_eq!(
+            ids(&describe_deals_at(&w, DEMO_UIN, &r, now()).unwrap()),
+            ["20261128000000000401", "20261128000000000402"]
         );
         r.big_deal_id = None;
         r.resource_id = Some("ins-00000301".into());
@@ -332,7 +337,7 @@ mod tests {
         r.limit = 5;
         let first = describe_deals_at(&w, DEMO_UIN, &r, now()).unwrap();
         assert_eq!(first.deals.len(), 5);
-        assert_eq!(first.total_count, 9 + DEMO_LOAD_ORDERS);
+        assert_eq!(first.total_count, 11 + DEMO_LOAD_ORDERS);
         assert_eq!(first.deals[0].order_id, "20261128000000001019");
         assert_eq!(first.deals[1].order_id, "20261128000000000001");
         let mut all = Vec::new();

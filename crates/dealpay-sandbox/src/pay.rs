@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::api::ApiFailure;
-use super::world::World;
+use super::world::{Order, World};
 use tencent_billing::models::{PayDealsRequest, status};
 
 /// One charged order in the ledger; tests read it to prove that nothing was paid twice.
@@ -304,32 +304,53 @@ fn check_payable(world: &World, orders: &[String], mode: ChargeMode) -> Result<(
     Ok(())
 }
 
-/// A package is paid whole: an unpaid order of the same group left out refuses the call.
+/// A package is paid whole, and so are the sub-orders of a big deal purchased together: an unpaid
+/// order of the same group left out refuses the call. The two groups answer different codes (the
+/// big deal's with the API's misspelt `NeedPayTogeter`).
 fn check_pay_together(world: &World, account: &str, orders: &[String]) -> Result<(), ApiFailure> {
     let seen: BTreeSet<&String> = orders.iter().collect();
-    for id in orders {
-        let Some(group) = &world.orders[id].pay_together_group else {
-            continue;
-        };
-        let missing: Vec<&str> = world
+    let left_out = |same: &dyn Fn(&Order) -> bool| -> Vec<&str> {
+        world
             .orders
             .values()
             .filter(|o| {
                 o.account == account
                     && o.status == status::UNPAID
-                    && o.pay_together_group.as_ref() == Some(group)
+                    && same(o)
                     && !seen.contains(&&o.order_id)
             })
             .map(|o| o.order_id.as_str())
-            .collect();
-        if !missing.is_empty() {
-            return Err(ApiFailure::new(
-                "FailedOperation.NeedPayTogether",
-                format!(
-                    "Package orders must be purchased together: also pay {}.",
-                    missing.join(", ")
-                ),
-            ));
+            .collect()
+    };
+    for id in orders {
+        let order = &world.orders[id];
+        if let Some(group) = &order.pay_together_group {
+            let missing = left_out(&|o| o.pay_together_group.as_ref() == Some(group));
+            if !missing.is_empty() {
+                return Err(ApiFailure::new(
+                    "FailedOperation.NeedPayTogether",
+                    format!(
+                        "Package orders must be purchased together: also pay {}.",
+                        missing.join(", ")
+                    ),
+                ));
+            }
+        }
+        if let Some(big) = order
+            .big_deal_id
+            .as_ref()
+            .filter(|_| order.pay_with_big_deal)
+        {
+            let missing = left_out(&|o| o.big_deal_id.as_ref() == Some(big));
+            if !missing.is_empty() {
+                return Err(ApiFailure::new(
+                    "FailedOperation.NeedPayTogeter",
+                    format!(
+                        "Orders purchased together must be paid simultaneously: also pay {} (big deal {big}).",
+                        missing.join(", ")
+                    ),
+                ));
+            }
         }
     }
 
@@ -736,6 +757,41 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.charges.len(), 2);
+    }
+
+    #[test]
+    fn a_big_deal_purchased_together_is_paid_whole() {
+        let (a, b) = ("20261128000000000401", "20261128000000000402");
+        let mut w = demo();
+        let before = w.clone();
+        let err = pay_deals(&mut w, &orders(&[a]), &ctx()).unwrap_err();
+        assert_eq!(err.code, "FailedOperation.NeedPayTogeter");
+        assert!(
+            err.message.contains(b) && err.message.contains("20261128000000000400"),
+            "{}",
+            err.message
+        );
+        assert_eq!(w, before, "a refused payment changes nothing");
+        assert_eq!(
+            code(&mut w, &orders(&[b])),
+            "FailedOperation.NeedPayTogeter"
+        );
+        // Both sub-orders, or the big deal itself, pay.
+        let r = pay_deals(&mut w, &orders(&[b, a]), &ctx()).unwrap();
+        assert_eq!(r.charges.len(), 2);
+        let mut w = demo();
+        let r = pay_deals(&mut w, &deals(&["20261128000000000400"]), &ctx()).unwrap();
+        assert_eq!(r.order_ids, [a, b]);
+        // A sub-order left out that is no longer unpaid does not hold the other back.
+        let mut w = demo();
+        w.orders.get_mut(b).unwrap().status = status::CANCELLED;
+        assert_eq!(
+            pay_deals(&mut w, &orders(&[a]), &ctx())
+                .unwrap()
+                .charges
+                .len(),
+            1
+        );
     }
 
     #[test]

@@ -142,6 +142,10 @@ pub struct Order {
     /// Orders sharing a group must be paid in one request (`FailedOperation.NeedPayTogether`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pay_together_group: Option<String>,
+    /// Orders purchased together: paying this sub-order while an unpaid sub-order of its big deal is
+    /// left out of the request answers `FailedOperation.NeedPayTogeter` (the API's spelling).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pay_with_big_deal: bool,
     /// When false, paying charges but delivery fails (status 5, `FailedOperation.PaySuccDeliverFailed`).
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub deliverable: bool,
@@ -179,6 +183,7 @@ impl Order {
             currency: cny(),
             resource_ids: Vec::new(),
             pay_together_group: None,
+            pay_with_big_deal: false,
             deliverable: true,
             agent_pay_allowed: false,
             create_time: None,
@@ -380,6 +385,15 @@ impl World {
             o.pay_together_group = Some("pkg-20261128000000000200".into());
             orders.push(o);
         }
+        for (id, price) in [
+            ("20261128000000000401", 1800),
+            ("20261128000000000402", 700),
+        ] {
+            let mut o = Order::new(id, u, price);
+            o.big_deal_id = Some("20261128000000000400".into());
+            o.pay_with_big_deal = true;
+            orders.push(o);
+        }
         let mut undeliverable = Order::new("20261128000000000301", u, 990);
         undeliverable.deliverable = false;
         orders.push(undeliverable);
@@ -480,6 +494,11 @@ mod tests {
             o("20261128000000000202").pay_together_group
         );
         assert!(!o("20261128000000000301").deliverable);
+        for id in ["20261128000000000401", "20261128000000000402"] {
+            assert!(o(id).pay_with_big_deal, "{id}");
+            assert_eq!(o(id).big_deal_id.as_deref(), Some("20261128000000000400"));
+        }
+        assert!(!o("20261128000000000101").pay_with_big_deal);
         assert!(o("20261128000000000004").status == status::UNPAID);
         for i in 0..DEMO_LOAD_ORDERS {
             assert!(w.orders.contains_key(&demo_load_order_id(i)));
@@ -489,7 +508,7 @@ mod tests {
         assert_eq!(o("20261128000000001019").price, 119);
         assert_eq!(w.vouchers[0].amount, 5000);
         assert!(o("20261128000000000003").price <= w.vouchers[0].amount);
-        assert_eq!(w.orders.len(), 9 + DEMO_LOAD_ORDERS as usize);
+        assert_eq!(w.orders.len(), 11 + DEMO_LOAD_ORDERS as usize);
         assert!(w.orders.values().all(|o| o.account == DEMO_UIN));
         assert_eq!(
             o("20261128000000000001").create_time.as_deref(),
