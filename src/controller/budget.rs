@@ -6,7 +6,7 @@
 //! [`WindowBudget`] and stalls on its own; the write of a new attempt is checked again here, under one
 //! lock, so two DealPayments reconciled at once cannot both take the last of a budget.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::reflector::Store;
 
+use super::metrics::Metrics;
 use crate::api::money::{format_cents, parse_cents};
 use crate::api::{DealPayment, DealPaymentStatus};
 use crate::engine::Policy;
@@ -148,6 +149,34 @@ impl Ledger {
         Some(WindowBudget::at(b.limit_cents, b.window, &charges, now))
     }
 
+    /// Every budgeted namespace's figures now, by namespace: each namespace with a budget of its own,
+    /// and each namespace with DealPayments (in `seen` or written by this process) that only the `*`
+    /// budget covers. The same computation as [`Ledger::measure`], so the gauges show what is paid by.
+    pub fn figures(
+        &self,
+        seen: &BTreeMap<String, Vec<Seen>>,
+        now: Timestamp,
+    ) -> Vec<(String, WindowBudget)> {
+        let mut namespaces: BTreeSet<String> = self
+            .budgets
+            .iter()
+            .filter(|b| b.namespace != ANY_NAMESPACE)
+            .map(|b| b.namespace.clone())
+            .collect();
+        if self.budget_of(ANY_NAMESPACE).is_some() {
+            namespaces.extend(seen.keys().cloned());
+            let written = self.written.lock().expect("ledger lock");
+            namespaces.extend(written.values().map(|w| w.namespace.clone()));
+        }
+        namespaces
+            .into_iter()
+            .filter_map(|ns| {
+                let b = self.measure(&ns, seen.get(&ns).map_or(&[], Vec::as_slice), now)?;
+                Some((ns, b))
+            })
+            .collect()
+    }
+
     /// Checks a status write for `uid` before it is sent: a new attempt in flight must fit in what the
     /// namespace has left, counting every other DealPayment and attempts admitted but not yet visible
     /// in the store. Admitted, it counts at once (the reservation); roll it back if the write fails.
@@ -246,6 +275,34 @@ impl Budgets {
             ledger: Ledger::new(budgets),
             stores,
         }
+    }
+
+    /// Every DealPayment in the caches, by namespace.
+    fn seen_all(&self) -> BTreeMap<String, Vec<Seen>> {
+        let stores = self.stores.lock().expect("stores lock");
+        let mut out: BTreeMap<String, Vec<Seen>> = BTreeMap::new();
+        for dp in stores.iter().flat_map(|s| s.state()) {
+            out.entry(dp.namespace().unwrap_or_default())
+                .or_default()
+                .push(Seen {
+                    uid: dp.uid().unwrap_or_default(),
+                    charge: dp.status.as_ref().and_then(charge),
+                });
+        }
+        out
+    }
+
+    /// Shares the budgets, publishing their figures as the namespace budget gauges of `metrics` at
+    /// every scrape (held weakly: the gauges stop when the budgets are dropped).
+    pub fn published(self, metrics: &Metrics) -> Arc<Self> {
+        let budgets = Arc::new(self);
+        let weak = Arc::downgrade(&budgets);
+        metrics.watch_budgets(Box::new(move || {
+            weak.upgrade().map_or_else(Vec::new, |b| {
+                b.ledger.figures(&b.seen_all(), Timestamp::now())
+            })
+        }));
+        budgets
     }
 
     fn seen(&self, namespace: &str) -> Vec<Seen> {

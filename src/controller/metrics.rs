@@ -1,5 +1,6 @@
 //! Prometheus metrics, labelled with low-cardinality values only.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -9,7 +10,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::engine::WindowBudget;
 use crate::tencent::client::CallObserver;
+
+/// Computes every budgeted namespace's figures as they stand now (see `Budgets::published`).
+pub type BudgetFigures = Box<dyn Fn() -> Vec<(String, WindowBudget)> + Send + Sync>;
 
 /// Result label of a reconcile.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -109,6 +114,12 @@ pub struct Metrics {
     pub spent: Family<NamespaceLabels, Gauge>,
     /// Consecutive PayDeals calls with an unknown outcome, per DealPayment that has any.
     pub unknown_outcomes: Family<ObjectLabels, Gauge>,
+    /// What each namespace budget has left in its window now, in cents (set at each scrape).
+    pub budget_remaining: Family<NamespaceLabels, Gauge>,
+    /// Each namespace budget's size, in cents.
+    pub budget_limit: Family<NamespaceLabels, Gauge>,
+    /// Where the budget gauges come from, once the controller's budgets exist.
+    budget_figures: OnceLock<BudgetFigures>,
     /// 1 while this replica holds the Lease.
     pub leader: Gauge,
 }
@@ -133,6 +144,18 @@ impl Default for Metrics {
         let leader = Gauge::default();
         let unknown_outcomes = Family::<ObjectLabels, Gauge>::default();
         let spent = Family::<NamespaceLabels, Gauge>::default();
+        let budget_remaining = Family::<NamespaceLabels, Gauge>::default();
+        let budget_limit = Family::<NamespaceLabels, Gauge>::default();
+        registry.register(
+            "namespace_budget_remaining",
+            "What a namespace budget (--namespace-budget) has left in its rolling window now, in cents: the figures the operator pays by",
+            budget_remaining.clone(),
+        );
+        registry.register(
+            "namespace_budget_limit",
+            "The most a namespace's DealPayments may spend together in the budget's window, in cents",
+            budget_limit.clone(),
+        );
         registry.register(
             "spent_total",
             "What the DealPayments of a namespace cost, in the currency's smallest unit (cents), from their status",
@@ -190,6 +213,9 @@ impl Default for Metrics {
             by_reason,
             unknown_outcomes,
             spent,
+            budget_remaining,
+            budget_limit,
+            budget_figures: OnceLock::new(),
             leader,
         }
     }
@@ -232,10 +258,107 @@ impl CallObserver for Metrics {
 }
 
 impl Metrics {
+    /// Sets the budget gauges from `figures` on every encode from now on (the first source stays).
+    pub fn watch_budgets(&self, figures: BudgetFigures) {
+        let _ = self.budget_figures.set(figures);
+    }
+
+    /// Replaces the budget gauges with `figures` (a namespace no longer listed disappears).
+    pub fn set_budgets(&self, figures: &[(String, WindowBudget)]) {
+        self.budget_remaining.clear();
+        self.budget_limit.clear();
+        for (namespace, b) in figures {
+            let labels = NamespaceLabels {
+                namespace: namespace.clone(),
+            };
+            self.budget_remaining
+                .get_or_create(&labels)
+                .set(b.left_cents());
+            self.budget_limit.get_or_create(&labels).set(b.limit_cents);
+        }
+    }
+
     /// Encodes every metric in the OpenMetrics text format.
     pub fn encode(&self) -> String {
+        if let Some(figures) = self.budget_figures.get() {
+            self.set_budgets(&figures());
+        }
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::controller::budget::{Budgets, parse_flag};
+
+    fn budget(limit_cents: i64, spent_cents: i64) -> WindowBudget {
+        WindowBudget {
+            limit_cents,
+            window: Duration::from_secs(3600),
+            spent_cents,
+            frees_at: None,
+        }
+    }
+
+    /// The encoded samples of `name`, sorted (a family's order is a hash map's).
+    fn lines(m: &Metrics, name: &str) -> Vec<String> {
+        let mut out: Vec<String> = m
+            .encode()
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .map(str::to_string)
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn namespace_budgets_are_gauges_of_what_is_left_and_of_their_size() {
+        let m = Metrics::default();
+        m.set_budgets(&[
+            ("team-a".into(), budget(5000, 3000)),
+            ("team-b".into(), budget(2000, 2500)),
+        ]);
+        assert_eq!(
+            lines(&m, "dealpay_namespace_budget_remaining{"),
+            [
+                r#"dealpay_namespace_budget_remaining{namespace="team-a"} 2000"#,
+                r#"dealpay_namespace_budget_remaining{namespace="team-b"} 0"#,
+            ]
+        );
+        assert_eq!(
+            lines(&m, "dealpay_namespace_budget_limit{"),
+            [
+                r#"dealpay_namespace_budget_limit{namespace="team-a"} 5000"#,
+                r#"dealpay_namespace_budget_limit{namespace="team-b"} 2000"#,
+            ]
+        );
+        // The next set replaces the last: a budget removed is no longer shown.
+        m.set_budgets(&[("team-b".into(), budget(2000, 0))]);
+        assert_eq!(
+            lines(&m, "dealpay_namespace_budget_remaining{"),
+            [r#"dealpay_namespace_budget_remaining{namespace="team-b"} 2000"#]
+        );
+    }
+
+    #[test]
+    fn published_budgets_are_measured_at_every_scrape() {
+        let m = Metrics::default();
+        let budgets = Budgets::new(
+            vec![parse_flag("team-a=50.00/24h").unwrap()],
+            Arc::default(),
+        )
+        .published(&m);
+        assert_eq!(
+            lines(&m, "dealpay_namespace_budget_remaining{"),
+            [r#"dealpay_namespace_budget_remaining{namespace="team-a"} 5000"#]
+        );
+        drop(budgets);
+        assert!(lines(&m, "dealpay_namespace_budget_remaining{").is_empty());
     }
 }

@@ -262,3 +262,52 @@ fn the_flag_and_its_environment_variable_reach_run() {
     assert_eq!(flags, ["team-a=5000.00/1d", "*=1.00/1h", "team-b=2.00/7d"]);
     assert!(Cli::try_parse_from(["dealpay", "--namespace-budget", "team-a=5000"]).is_err());
 }
+
+#[test]
+fn the_gauges_show_each_budget_with_what_the_window_has_left() {
+    let l = Ledger::new(vec![
+        parse_flag("team-a=50.00/24h").unwrap(),
+        parse_flag("team-c=10.00/1h").unwrap(),
+        parse_flag("*=20.00/1h").unwrap(),
+    ]);
+    let mut seen_by_ns: BTreeMap<String, Vec<Seen>> = BTreeMap::new();
+    seen_by_ns.insert(
+        "team-a".into(),
+        vec![
+            seen("a", &paid("2026-11-28T08:00:00Z", 3000)),
+            seen("b", &paid("2026-11-27T09:00:00Z", 9000)), // out of the window
+        ],
+    );
+    seen_by_ns.insert(
+        "team-b".into(),
+        vec![seen("c", &paid("2026-11-28T09:30:00Z", 2500))],
+    );
+    // An attempt this process admitted and the store does not show yet counts too.
+    let _reserved = l
+        .admit("team-d", "d", None, &attempting("x", 500), &[], now())
+        .unwrap();
+    let figures: Vec<(String, i64, i64)> = l
+        .figures(&seen_by_ns, now())
+        .into_iter()
+        .map(|(ns, b)| (ns, b.limit_cents, b.left_cents()))
+        .collect();
+    assert_eq!(
+        figures,
+        [
+            ("team-a".to_string(), 5000, 2000),
+            // Above its budget (the * one): nothing left, never negative.
+            ("team-b".to_string(), 2000, 0),
+            // Its own budget, nothing spent.
+            ("team-c".to_string(), 1000, 1000),
+            ("team-d".to_string(), 2000, 1500),
+        ]
+    );
+    // Without a * budget only the namespaces named get a gauge.
+    let l = ledger("team-a=50.00/24h");
+    let names: Vec<String> = l
+        .figures(&seen_by_ns, now())
+        .into_iter()
+        .map(|(ns, _)| ns)
+        .collect();
+    assert_eq!(names, ["team-a"]);
+}
