@@ -71,6 +71,24 @@ pub fn init_logging(level: &str, format: LogFormat) {
     };
 }
 
+impl Cli {
+    /// The async runtime the subcommand runs on: `run` on `--worker-threads`, the rest on one per core.
+    pub fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
+        let threads = match &self.command {
+            Command::Run(args) => args.worker_threads,
+            _ => 0,
+        };
+        let mut builder = match threads {
+            1 => tokio::runtime::Builder::new_current_thread(),
+            _ => tokio::runtime::Builder::new_multi_thread(),
+        };
+        if threads > 1 {
+            builder.worker_threads(usize::from(threads));
+        }
+        builder.enable_all().build()
+    }
+}
+
 /// Parses nothing, wires everything: runs the chosen subcommand and returns the process exit code.
 pub async fn run(cli: Cli) -> i32 {
     init_logging(&cli.log_level, cli.log_format);

@@ -22,6 +22,10 @@ pub struct RunArgs {
     /// each is an HTTP/1 connection. The Lease has its own connection outside this limit.
     #[arg(long, env = "DEALPAY_APISERVER_CONCURRENCY", default_value_t = 32)]
     pub apiserver_concurrency: u16,
+    /// Threads running reconciles, watches and calls: 1 runs everything on one thread (five accounts at
+    /// their ceilings used ~20 % of one core, see docs/performance.md), 0 one per core.
+    #[arg(long, env = "DEALPAY_WORKER_THREADS", default_value_t = 1)]
+    pub worker_threads: u16,
     /// Address of the metrics, /healthz and /readyz server.
     #[arg(long, env = "DEALPAY_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,

@@ -4,12 +4,13 @@
 //! the operator's lifetime. A settled object has nothing left to decide (`Ready=True` for its generation,
 //! no attempt or lookup open, not being deleted), so reconciles skip it, and its status is cut to what
 //! is still read from the cache: the `Ready` condition's status and reason (the by-reason gauge), what it
-//! spent and when (`dealpay_spent_total`, the namespace budget's window). Anything that could give it
-//! work again (a spec change, a deletion) arrives as a new, whole object from the watch.
+//! spent and when (`dealpay_spent_total`, the namespace budget's window), and which Secret it names
+//! (the Secret watch's mapper). Anything that could give it work again (a spec change, a deletion)
+//! arrives as a new, whole object from the watch.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
-use crate::api::{DealPayment, DealPaymentStatus, OrderRecord};
+use crate::api::{DealPayment, DealPaymentSpec, DealPaymentStatus, OrderRecord};
 use crate::engine::conditions::{READY, find};
 
 /// True when nothing is left to decide for this object's generation.
@@ -35,6 +36,15 @@ pub fn compact(dp: &mut DealPayment) {
     }
     let Some(st) = dp.status.take() else {
         return;
+    };
+    // Nothing reads these from the cache for a settled object: the Secret mapper reads the credentials,
+    // and a change of anything else arrives as a new object.
+    dp.metadata.creation_timestamp = None;
+    dp.metadata.labels = None;
+    dp.metadata.owner_references = None;
+    dp.spec = DealPaymentSpec {
+        credentials: dp.spec.credentials.take(),
+        ..Default::default()
     };
     let ready = find(&st.conditions, READY).map(|c| Condition {
         message: String::new(),
@@ -78,7 +88,7 @@ mod tests {
             "apiVersion": "billing.dealpay.dev/v1alpha1",
             "kind": "DealPayment",
             "metadata": {"name": "a", "namespace": "n", "uid": "u1", "resourceVersion": "7", "generation": generation},
-            "spec": {"orderIds": ["o1"]},
+            "spec": {"orderIds": ["o1"], "credentials": {"secretRef": {"name": "tencent"}}},
             "status": {
                 "observedGeneration": 2,
                 "conditions": [
@@ -116,6 +126,11 @@ mod tests {
             "the budget counts the same money"
         );
         assert!(is_compact(&dp), "still settled, so still skipped");
+        assert_eq!(
+            dp.spec.credentials.map(|c| c.secret_ref.name).as_deref(),
+            Some("tencent"),
+            "the Secret mapper still finds it"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod credentials_cache;
 pub mod error;
 pub mod events;
 pub mod finalizer;
+mod heap;
 pub mod leader;
 pub mod metrics;
 pub mod pipeline;
@@ -150,6 +151,7 @@ async fn run_inner(args: RunArgs) -> Result<(), StartError> {
     let (leader_rx, _election) = join_election(&args, &lease_kube, &identity).await?;
     health.ready.store(true, Ordering::Relaxed);
     let ctx = build_context(&args, kube, metrics, &stores, leader_rx, identity)?;
+    heap::spawn_trimmer();
     lead(&args, &ctx, &stores, &mut shutdown).await;
     let _ = server.await;
     Ok(())
@@ -280,10 +282,8 @@ fn build_context(
         tencent,
         defaults,
         policy: args.policy(),
-        budgets: Arc::new(budget::Budgets::new(
-            args.namespace_budgets.clone(),
-            stores.clone(),
-        )),
+        budgets: budget::Budgets::new(args.namespace_budgets.clone(), stores.clone())
+            .published(&metrics),
         metrics,
         recorder: EventPublisher::new(
             kube,

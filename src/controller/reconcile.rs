@@ -124,13 +124,47 @@ impl StatusStore for KubeStore<'_> {
 }
 
 /// The Tencent side, for one DealPayment's credentials and region.
-struct TencentCaller<'a> {
+struct TencentCaller<'a, 's> {
     ctx: &'a Context,
     creds: Option<&'a Credentials>,
     region: Option<&'a str>,
+    /// This reconcile's share of `--concurrency`, given back while a Tencent call waits for its
+    /// account's rate limit and answer: otherwise the DealPayments of one busy account would hold every
+    /// share while queueing for that account, and the other accounts would wait with nothing to do.
+    slot: Slot<'s>,
 }
 
-impl Caller for TencentCaller<'_> {
+/// A share of `ctx.slots` that can be given back and taken again.
+struct Slot<'a> {
+    slots: &'a Semaphore,
+    held: std::sync::Mutex<Option<tokio::sync::SemaphorePermit<'a>>>,
+}
+
+impl<'a> Slot<'a> {
+    async fn take(slots: &'a Semaphore) -> Slot<'a> {
+        let slot = Slot {
+            slots,
+            held: std::sync::Mutex::new(None),
+        };
+        slot.again().await;
+        slot
+    }
+
+    fn give_back(&self) {
+        self.held.lock().expect("slot lock").take();
+    }
+
+    async fn again(&self) {
+        let permit = self
+            .slots
+            .acquire()
+            .await
+            .expect("the slots are never closed");
+        *self.held.lock().expect("slot lock") = Some(permit);
+    }
+}
+
+impl Caller for TencentCaller<'_, '_> {
     async fn perform(&self, action: &Action) -> Option<Event> {
         let creds = self.creds?;
         match action {
@@ -170,7 +204,10 @@ impl Caller for TencentCaller<'_> {
             tracing::warn!(attempt = %attempt.id, secs, "test failpoint: pausing before PayDeals");
             tokio::time::sleep(Duration::from_secs_f64(secs.max(0.0))).await;
         }
-        let event = perform(&self.ctx.tencent, creds, self.region, action).await?;
+        self.slot.give_back();
+        let event = perform(&self.ctx.tencent, creds, self.region, action).await;
+        self.slot.again().await;
+        let event = event?;
         if let Event::Paid { result, .. } = &event {
             self.count_payment(result);
         }
@@ -182,7 +219,7 @@ impl Caller for TencentCaller<'_> {
     }
 }
 
-impl TencentCaller<'_> {
+impl TencentCaller<'_, '_> {
     fn count_payment(
         &self,
         r: &Result<crate::tencent::models::PayDealsResponse, crate::tencent::CallError>,
@@ -243,11 +280,7 @@ fn skip(dp: &DealPayment, ctx: &Context) -> Option<&'static str> {
 async fn reconcile_inner(dp: &DealPayment, ctx: &Context) -> Result<KubeAction, Error> {
     let ns = dp.namespace().ok_or(Error::MissingMetadata)?;
     let name = dp.metadata.name.clone().ok_or(Error::MissingMetadata)?;
-    let _slot = ctx
-        .slots
-        .acquire()
-        .await
-        .expect("the slots are never closed");
+    let slot = Slot::take(&ctx.slots).await;
     let api = Api::namespaced(ctx.kube.clone(), &ns);
     let rv = dp.resource_version();
     // Deletion protection (src/controller/finalizer.rs): adds the finalizer; on deletion pays nothing
@@ -263,6 +296,7 @@ async fn reconcile_inner(dp: &DealPayment, ctx: &Context) -> Result<KubeAction, 
         ctx,
         creds: creds.as_ref(),
         region: dp.spec.region.as_deref(),
+        slot,
     };
     let policy = ctx.budgets.policy(&ctx.policy, &ns, jiff::Timestamp::now());
     let resource_version = match &guard {

@@ -48,7 +48,7 @@ impl Superseded {
     }
 
     /// Objects with versions still expected from the watch.
-    pub fn len(&self) -> usize {
+    pub fn objects(&self) -> usize {
         self.by_uid.lock().expect("superseded lock").len()
     }
 }
@@ -68,7 +68,7 @@ mod tests {
         assert!(!s.is_stale("other", "1"), "versions are per object");
         // The cache shows the newest write (or someone else's newer one): caught up.
         assert!(!s.is_stale("u", "3"));
-        assert_eq!(s.len(), 0);
+        assert_eq!(s.objects(), 0);
         // Once caught up, an old version cannot come back from the watch; nothing is kept for it.
         assert!(!s.is_stale("u", "1"));
     }
@@ -80,7 +80,7 @@ mod tests {
             s.replaced(&i.to_string(), "1");
         }
         s.replaced("one more", "1");
-        assert_eq!(s.len(), 1);
+        assert_eq!(s.objects(), 1);
         assert!(s.is_stale("one more", "1"));
     }
 }

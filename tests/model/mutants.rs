@@ -28,7 +28,7 @@ fn pay(input: &Input<'_>, mut d: Decision, ids: Vec<String>) -> Decision {
         IdKind::Order => request.order_ids = ids,
         IdKind::BigDeal => request.big_deal_ids = ids,
     }
-    d.status.in_flight = Some(attempt.clone());
+    d.status.in_flight = Some(Box::new(attempt.clone()));
     d.status.pending_lookup = None;
     d.status.attempts += 1;
     d.action = Action::Pay { attempt, request };

@@ -146,13 +146,13 @@ pub struct DealPaymentStatus {
     pub orders: Vec<OrderRecord>,
     /// The last error, if the payment is not settled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<LastError>,
+    pub last_error: Option<Box<LastError>>,
     /// Write-ahead record of a PayDeals call: persisted before the call, cleared when its outcome is known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub in_flight: Option<Attempt>,
+    pub in_flight: Option<Box<Attempt>>,
     /// Ids whose payment outcome is unknown and must be looked up before anything else.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_lookup: Option<PendingLookup>,
+    pub pending_lookup: Option<Box<PendingLookup>>,
     /// Earliest time of the next call (RFC 3339), while backing off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_retry_at: Option<Time>,
@@ -172,7 +172,7 @@ pub struct DealPaymentStatus {
     pub currency: Option<String>,
     /// The last pricing of the orders still to pay (when a cap or a dry run asks for one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quote: Option<Quote>,
+    pub quote: Option<Box<Quote>>,
     /// Spec generation that hit a terminal error; nothing is paid until the generation changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stalled_generation: Option<i64>,

@@ -225,7 +225,7 @@ impl<'a> Ctx<'a> {
                 p.tries = 0;
             }
             None => {
-                self.st.pending_lookup = Some(PendingLookup {
+                self.st.pending_lookup = Some(Box::new(PendingLookup {
                     kind,
                     ids,
                     since,
@@ -234,7 +234,7 @@ impl<'a> Ctx<'a> {
                     next_at: None,
                     not_found: vec![],
                     error: None,
-                })
+                }))
             }
         }
     }
@@ -269,8 +269,8 @@ impl<'a> Ctx<'a> {
                     return;
                 };
                 match result {
-                    Ok(answer) => self.on_looked_up(pending, answer),
-                    Err(e) => self.on_lookup_error(pending, &e),
+                    Ok(answer) => self.on_looked_up(*pending, answer),
+                    Err(e) => self.on_lookup_error(*pending, &e),
                 }
             }
         }
@@ -473,7 +473,7 @@ impl<'a> Ctx<'a> {
                 self.unknown_outcome(attempt, LookupReason::OutcomeUnknown);
             }
         }
-        self.st.last_error = Some(err);
+        self.st.last_error = Some(Box::new(err));
     }
 
     fn on_lookup_error(&mut self, mut pending: PendingLookup, e: &CallError) {
@@ -495,7 +495,7 @@ impl<'a> Ctx<'a> {
             ),
         );
         pending.error = Some(err);
-        self.st.pending_lookup = Some(pending);
+        self.st.pending_lookup = Some(Box::new(pending));
     }
 
     fn schedule_lookup(&self, pending: &mut PendingLookup, curve: Curve) -> Duration {
@@ -599,7 +599,7 @@ impl<'a> Ctx<'a> {
             ..pending
         };
         let delay = self.schedule_lookup(&mut next, self.policy.lookup);
-        self.st.pending_lookup = Some(next);
+        self.st.pending_lookup = Some(Box::new(next));
         let (type_, reason) = if only_delivery {
             (NoteType::Normal, Reason::Delivering)
         } else {
@@ -683,7 +683,7 @@ impl<'a> Ctx<'a> {
         // The lookup listed the big deals' sub-orders exactly when the planner asked (dry run, orderIds).
         let checked = self.spec.dry_run && pending.kind == IdKind::Order;
         let pay_together = checked.then(|| left_out(self.spec.targets().1, &ids, &answer.deals));
-        self.st.quote = Some(dealpay_api::Quote {
+        self.st.quote = Some(Box::new(dealpay_api::Quote {
             ids,
             total_cents: total,
             currency,
@@ -691,7 +691,7 @@ impl<'a> Ctx<'a> {
             request_id: rid,
             problems,
             pay_together,
-        });
+        }));
     }
 
     /// Records a charged verdict with what the deals show.

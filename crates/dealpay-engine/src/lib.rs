@@ -180,15 +180,17 @@ pub fn verify_first(
     status.resource_ids.clear();
     status.request_id = None;
     status.paid_at = None;
-    status.pending_lookup = (!ids.is_empty()).then(|| dealpay_api::PendingLookup {
-        kind,
-        ids,
-        since: dealpay_api::Time::seconds(now),
-        reason: dealpay_api::LookupReason::Resume,
-        tries: 0,
-        next_at: None,
-        not_found: vec![],
-        error: None,
+    status.pending_lookup = (!ids.is_empty()).then(|| {
+        Box::new(dealpay_api::PendingLookup {
+            kind,
+            ids,
+            since: dealpay_api::Time::seconds(now),
+            reason: dealpay_api::LookupReason::Resume,
+            tries: 0,
+            next_at: None,
+            not_found: vec![],
+            error: None,
+        })
     });
     status
 }

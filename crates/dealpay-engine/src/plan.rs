@@ -123,7 +123,7 @@ fn recover_in_flight(ctx: &mut Ctx<'_>) {
             Reason::OutcomeUnknown,
             format!("PayDeals attempt {} for {} has no recorded outcome (operator restarted?); looking the orders up", a.id, a.ids.join(", ")),
         );
-        ctx.unknown_outcome(a, LookupReason::OutcomeUnknown);
+        ctx.unknown_outcome(*a, LookupReason::OutcomeUnknown);
     }
 }
 
@@ -622,12 +622,12 @@ fn pay_blocked(ctx: &mut Ctx<'_>, remaining: &[String]) -> Option<Gate> {
         return Some((Action::AwaitChange { recheck: None }, s));
     }
     if let Some((reason, message)) = credentials_problem(ctx) {
-        ctx.st.last_error = Some(LastError {
+        ctx.st.last_error = Some(Box::new(LastError {
             code: reason.to_string(),
             message: message.clone(),
             request_id: None,
             class: ErrorClass::NeedsHuman,
-        });
+        }));
         let recheck = Some(ctx.policy.credentials_recheck);
         let s = Summary::new(reason, message).stalled();
         return Some((Action::AwaitChange { recheck }, s));
@@ -676,7 +676,7 @@ fn start_attempt(ctx: &mut Ctx<'_>, kind: IdKind, remaining: Vec<String>) -> Gat
         quoted_cents,
     };
     let request = pay_request(ctx, kind, &remaining);
-    ctx.st.in_flight = Some(attempt.clone());
+    ctx.st.in_flight = Some(Box::new(attempt.clone()));
     ctx.st.attempts = ctx.st.attempts.saturating_add(1);
     let priced = quoted_cents.map(|c| format!(", priced {}", format_cents(c)));
     let what = format!(

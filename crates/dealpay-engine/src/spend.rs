@@ -134,24 +134,24 @@ mod tests {
     #[test]
     fn a_charge_counts_what_was_paid_and_what_may_have_been() {
         let mut st = DealPaymentStatus {
-            quote: quote(1200),
+            quote: quote(1200).map(Box::new),
             ..Default::default()
         };
         assert_eq!(charge(&st), None, "priced, nothing paid");
-        st.in_flight = Some(Attempt {
+        st.in_flight = Some(Box::new(Attempt {
             id: "a".into(),
             started_at: "2026-11-28T10:00:00Z".parse().unwrap(),
             kind: IdKind::Order,
             ids: vec!["o1".into()],
             generation: 1,
             quoted_cents: Some(1200),
-        });
+        }));
         let c = charge(&st).unwrap();
         assert_eq!(c.cents, 1200, "an attempt in flight counts its quote");
         assert_eq!(c.at, "2026-11-28T10:00:00Z".parse().unwrap());
         // The outcome was lost: the ids are looked up; until then the quote still counts.
         st.in_flight = None;
-        st.pending_lookup = Some(PendingLookup {
+        st.pending_lookup = Some(Box::new(PendingLookup {
             kind: IdKind::Order,
             ids: vec!["o1".into()],
             since: "2026-11-28T10:00:00Z".parse().unwrap(),
@@ -160,7 +160,7 @@ mod tests {
             next_at: None,
             not_found: vec![],
             error: None,
-        });
+        }));
         assert_eq!(charge(&st).unwrap().cents, 1200);
         // Paid, price not looked up yet: the quote; then the price charged, not the quote.
         st.pending_lookup = None;

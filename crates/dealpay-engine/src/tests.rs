@@ -56,7 +56,7 @@ impl Run {
             && attempt.id.is_empty()
             && let Some(a) = self.status.as_ref().and_then(|s| s.in_flight.clone())
         {
-            *attempt = a;
+            *attempt = *a;
         }
         let d = decide(
             Input {
@@ -161,7 +161,7 @@ fn new_payment_records_intent_before_paying() {
     assert_eq!(request.order_ids, ["o1", "o2"]);
     assert_eq!(request.auto_voucher, 0);
     assert_eq!(
-        d.status.in_flight.as_ref(),
+        d.status.in_flight.as_deref(),
         Some(attempt),
         "the write-ahead record is in the status to persist"
     );
@@ -875,7 +875,7 @@ fn big_deals_with_mixed_final_sub_orders_settle_with_money_shown_as_moved() {
 fn taken_over(secs: i64) -> (Run, dealpay_api::Attempt) {
     let mut r = Run::new(spec(&["o1"]));
     r.step(Event::Observe);
-    let attempt = r.st().in_flight.clone().unwrap();
+    let attempt = *r.st().in_flight.clone().unwrap();
     r.advance(secs);
     assert!(matches!(
         r.step(Event::Observe).action,
@@ -1215,7 +1215,7 @@ fn a_half_charged_big_deal_shows_the_money_moved_and_is_never_paid_again() {
 fn a_late_refusal_after_the_lookup_still_sets_its_backoff() {
     let mut r = Run::new(spec(&["o1"]));
     r.step(Event::Observe);
-    let attempt = r.st().in_flight.clone().unwrap();
+    let attempt = *r.st().in_flight.clone().unwrap();
     r.advance(1);
     r.step(Event::Observe);
     r.step(looked_up(vec![deal("o1", "", 1)]));

@@ -18,14 +18,14 @@ fn ledger(flag: &str) -> Ledger {
 /// A status about to be written with a new attempt in flight, quoted at `cents`.
 fn attempting(id: &str, cents: i64) -> DealPaymentStatus {
     DealPaymentStatus {
-        in_flight: Some(Attempt {
+        in_flight: Some(Box::new(Attempt {
             id: id.into(),
             started_at: NOW.parse().unwrap(),
             kind: IdKind::Order,
             ids: vec![format!("o-{id}")],
             generation: 1,
             quoted_cents: Some(cents),
-        }),
+        })),
         ..Default::default()
     }
 }

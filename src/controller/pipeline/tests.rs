@@ -378,7 +378,7 @@ fn a_late_answer_never_downgrades_what_another_replica_established() {
     // While our calls are out, another replica settles the attempt by lookup: delivered.
     interfere(&w, 2, |st| {
         st.in_flight = None;
-        st.pending_lookup = None::<PendingLookup>;
+        st.pending_lookup = None::<Box<PendingLookup>>;
         st.orders = vec![crate::api::OrderRecord {
             id: "o1".into(),
             state: OrderState::Paid,
