@@ -24,6 +24,15 @@ def check_ledger(sandbox, orders, what):
     return charges
 
 
+def span_per_account(charges, uins):
+    t0 = min(epoch(c["time"]) for c in charges)
+    out = []
+    for uin in uins:
+        times = [epoch(c["time"]) - t0 for c in charges if c["account"] == uin]
+        out.append([int(min(times)), int(max(times))] if times else None)
+    return out
+
+
 def burst(b, key, groups):
     """Every DealPayment of groups at once: created while the operator is stopped (creating
     thousands takes longer than paying them on a busy machine, so creating them with the operator
@@ -55,6 +64,9 @@ def burst(b, key, groups):
         "aggregate": rate_from_times([epoch(c["time"]) for c in charges]),
         "per_account": [rate_from_times([epoch(c["time"]) for c in charges if c["account"] == uin])
                         for _, uin, _ in groups],
+        # First and last charge second of each account from the first charge of all: how far apart
+        # the accounts ran (the aggregate counts the whole span).
+        "per_account_span_s": span_per_account(charges, [uin for _, uin, _ in groups]),
         "wall_s": round(wall, 2),
         "create_s": round(created, 2),
         "cpu_ms_per_payment": round(cpu / n, 3),

@@ -9,6 +9,7 @@ GOALS = {
     "rate_limited": ("0", lambda v: v == 0),
     "ready_p99_ms": ("≤ 250", lambda v: v <= 250),
     "rss_mib_10k": ("≤ 40", lambda v: v <= 40),
+    "rss_mib_10k_at_rest": ("≤ 40", lambda v: v <= 40),
     "cpu_ms_per_payment": ("≤ 1", lambda v: v <= 1),
 }
 
@@ -17,7 +18,7 @@ ORDER = [
     "payments_per_second", "rate_limited", "wall_s_1_account", "create_s_1_account",
     "cpu_ms_per_payment", "kube_requests_per_payment", "apiserver_ms_per_request", "rss_mib_idle", "rss_mib_peak_burst",
     "accounts", "payments_per_second_5_accounts", "per_account_payments_per_second", "wall_s_5_accounts",
-    "ready_p50_ms", "ready_p99_ms", "objects_cached", "rss_mib_10k", "rss_mib_peak",
+    "ready_p50_ms", "ready_p99_ms", "objects_cached", "rss_mib_10k", "rss_mib_10k_at_rest", "rss_mib_peak",
     "tccli_payments_per_second", "tccli_cpu_ms_per_payment",
     "sdk_payments_per_second", "sdk_loop_payments_per_second", "sdk_cpu_ms_per_payment",
     "errors",

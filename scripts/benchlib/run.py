@@ -88,6 +88,7 @@ class Bench:
             b5 = phases.burst(self, "five", plan["five"])
             r.update(accounts=n["accounts"], payments_per_second_5_accounts=b5["aggregate"],
                      per_account_payments_per_second=b5["per_account"], wall_s_5_accounts=b5["wall_s"],
+                     per_account_span_s_5_accounts=b5["per_account_span_s"],
                      apiserver_ms_per_request_5_accounts=b5["apiserver_ms_per_request"],
                      machine_busy_pct_5_accounts=b5["machine_busy_pct"],
                      cpu_pct_of_machine_5_accounts=b5["cpu_pct_of_machine"])
@@ -156,6 +157,9 @@ class Bench:
         time.sleep(5)  # the last status writes' watch events reach the cache
         r["rss_mib_10k"] = mem_mib(self.operator.pid)
         r["rss_mib_peak"] = mem_mib(self.operator.pid, "VmHWM")
+        # At rest: the same cache half a minute later, once the burst's buffers are freed and trimmed.
+        time.sleep(30)
+        r["rss_mib_10k_at_rest"] = mem_mib(self.operator.pid)
 
     def check(self, r):
         """The run's own counts (every phase already checked every order charged exactly once)."""

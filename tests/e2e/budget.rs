@@ -68,12 +68,18 @@ async fn budget_window_exhaustion_across_two_deal_payments_in_one_namespace() {
     } else {
         "p1"
     };
-    // Both objects reconciled by the new process (its first list), and still only one charge.
+    // Both objects seen by the new process (its first list): the waiting one decided again ("ok"),
+    // the paid one found settled; and still only one charge.
     wait_until("the restarted operator reconciles both", 60, || async {
         let m = op.scrape().await;
-        m.lines()
-            .filter_map(|l| l.strip_prefix("dealpay_reconciles_total{result=\"ok\"} "))
-            .any(|n| n.parse::<f64>().is_ok_and(|n| n >= 2.0))
+        let count = |result: &str| {
+            let prefix = format!("dealpay_reconciles_total{{result=\"{result}\"}} ");
+            m.lines()
+                .filter_map(|l| l.strip_prefix(prefix.as_str()))
+                .filter_map(|n| n.parse::<f64>().ok())
+                .sum::<f64>()
+        };
+        count("ok") >= 1.0 && count("ok") + count("settled") >= 2.0
     })
     .await;
     let dp = api.get(over).await.unwrap();
