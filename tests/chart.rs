@@ -283,6 +283,7 @@ fn check_env(c: &Container, chart_defaults: bool, p: &mut Problems) {
         "DEALPAY_ENDPOINT",
         "DEALPAY_RATE",
         "DEALPAY_CONCURRENCY",
+        "DEALPAY_APISERVER_CONCURRENCY",
         "DEALPAY_LOG",
         "DEALPAY_LOG_FORMAT",
         "DEALPAY_LEASE_NAME",

@@ -15,7 +15,8 @@ pub struct RunArgs {
     /// Only DealPayments matching this label selector (e.g. `team=payments`).
     #[arg(long, env = "DEALPAY_SELECTOR")]
     pub selector: Option<String>,
-    /// DealPayments reconciled at once, across every watched namespace.
+    /// DealPayments reconciled at once, across every watched namespace; one whose Tencent call waits for
+    /// its account's rate limit or answer does not count meanwhile.
     #[arg(long, env = "DEALPAY_CONCURRENCY", default_value_t = 64)]
     pub concurrency: u16,
     /// Requests to the Kubernetes API server in flight at once (reconciles, watches starting, Events);

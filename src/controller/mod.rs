@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod reconcile;
 pub mod server;
+pub mod slots;
 pub mod status;
 pub mod superseded;
 
@@ -295,7 +296,7 @@ fn build_context(
         leader,
         credentials: Arc::new(CredentialsCache::default()),
         superseded: Default::default(),
-        slots: tokio::sync::Semaphore::new(usize::from(args.concurrency.max(1))),
+        slots: slots::Slots::new(usize::from(args.concurrency)),
     }))
 }
 

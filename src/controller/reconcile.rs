@@ -7,7 +7,7 @@ use std::time::Duration;
 use kube::runtime::controller::Action as KubeAction;
 use kube::runtime::events::{Event as KubeEvent, EventType};
 use kube::{Api, Resource, ResourceExt};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 use super::credentials::DefaultCredentials;
 pub use super::credentials_cache::CredentialsCache;
@@ -16,6 +16,7 @@ pub use super::events::EventPublisher;
 use super::finalizer;
 use super::metrics::{Metrics, PaymentLabels, ResultLabels};
 use super::pipeline::{self, Caller, Next, Start, StatusStore};
+use super::slots::{Share, Slots};
 use super::status;
 use super::superseded::Superseded;
 use crate::api::{DealPayment, DealPaymentStatus};
@@ -42,8 +43,9 @@ pub struct Context {
     pub credentials: Arc<CredentialsCache>,
     /// Versions this process replaced: a reconcile that starts from one stops at once.
     pub superseded: Superseded,
-    /// `--concurrency` across every watched namespace (each namespace has its own controller).
-    pub slots: Semaphore,
+    /// `--concurrency` across every watched namespace (each namespace has its own controller), served
+    /// round-robin between namespaces.
+    pub slots: Slots,
 }
 
 /// Event notes are limited to 1 KiB by the API: cut by bytes, at a character boundary (Tencent's
@@ -136,14 +138,16 @@ struct TencentCaller<'a, 's> {
 
 /// A share of `ctx.slots` that can be given back and taken again.
 struct Slot<'a> {
-    slots: &'a Semaphore,
-    held: std::sync::Mutex<Option<tokio::sync::SemaphorePermit<'a>>>,
+    slots: &'a Slots,
+    namespace: &'a str,
+    held: std::sync::Mutex<Option<Share<'a>>>,
 }
 
 impl<'a> Slot<'a> {
-    async fn take(slots: &'a Semaphore) -> Slot<'a> {
+    async fn take(slots: &'a Slots, namespace: &'a str) -> Slot<'a> {
         let slot = Slot {
             slots,
+            namespace,
             held: std::sync::Mutex::new(None),
         };
         slot.again().await;
@@ -155,12 +159,8 @@ impl<'a> Slot<'a> {
     }
 
     async fn again(&self) {
-        let permit = self
-            .slots
-            .acquire()
-            .await
-            .expect("the slots are never closed");
-        *self.held.lock().expect("slot lock") = Some(permit);
+        let share = self.slots.acquire(self.namespace).await;
+        *self.held.lock().expect("slot lock") = Some(share);
     }
 }
 
@@ -280,7 +280,7 @@ fn skip(dp: &DealPayment, ctx: &Context) -> Option<&'static str> {
 async fn reconcile_inner(dp: &DealPayment, ctx: &Context) -> Result<KubeAction, Error> {
     let ns = dp.namespace().ok_or(Error::MissingMetadata)?;
     let name = dp.metadata.name.clone().ok_or(Error::MissingMetadata)?;
-    let slot = Slot::take(&ctx.slots).await;
+    let slot = Slot::take(&ctx.slots, &ns).await;
     let api = Api::namespaced(ctx.kube.clone(), &ns);
     let rv = dp.resource_version();
     // Deletion protection (src/controller/finalizer.rs): adds the finalizer; on deletion pays nothing
