@@ -73,6 +73,8 @@ pub struct AccountActionLabels {
 pub struct ReasonLabels {
     pub ready: String,
     pub reason: String,
+    /// "true" for a dry run: its verdict is the Payable condition, never a payment stuck.
+    pub dry_run: String,
 }
 
 /// Labels of a per-namespace metric.

@@ -109,6 +109,7 @@ fn refresh_gauges(metrics: &Metrics, stores: &Mutex<Vec<Store<DealPayment>>>) {
             let labels = ReasonLabels {
                 ready: ready.map_or("Unknown", |c| c.status.as_str()).to_string(),
                 reason: ready.map_or("Pending", |c| c.reason.as_str()).to_string(),
+                dry_run: dp.spec.dry_run.to_string(),
             };
             metrics.by_reason.get_or_create(&labels).inc();
         }
@@ -504,6 +505,35 @@ mod tests {
         dp.metadata.annotations = Some([("other".to_string(), "x".to_string())].into());
         trim(&mut dp);
         assert_eq!(dp.metadata.annotations, None);
+    }
+
+    #[test]
+    fn a_dry_run_is_labelled_so_the_not_ready_alert_can_leave_it_out() {
+        let dp = |name: &str, dry_run: bool| -> DealPayment {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "billing.dealpay.dev/v1alpha1", "kind": "DealPayment",
+                "metadata": {"name": name, "namespace": "n", "uid": name, "generation": 1},
+                "spec": {"orderIds": ["o1"], "dryRun": dry_run},
+                "status": {"observedGeneration": 1, "conditions": [{
+                    "type": "Ready", "status": "False", "reason": "NeedPayTogether", "message": "m",
+                    "lastTransitionTime": "2026-11-29T10:00:00Z", "observedGeneration": 1}]}
+            }))
+            .unwrap()
+        };
+        let (store, mut writer) = reflector::store();
+        for d in [dp("check", true), dp("real", false)] {
+            writer.apply_watcher_event(&watcher::Event::Apply(d));
+        }
+        let (metrics, stores) = (Metrics::default(), Mutex::new(vec![store]));
+        refresh_gauges(&metrics, &stores);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &metrics.registry).unwrap();
+        for dry_run in ["true", "false"] {
+            let line = format!(
+                "dealpay_dealpayments{{ready=\"False\",reason=\"NeedPayTogether\",dry_run=\"{dry_run}\"}} 1"
+            );
+            assert!(text.contains(&line), "{line} in:\n{text}");
+        }
     }
 
     #[test]

@@ -153,7 +153,7 @@ async fn payment_becomes_ready_with_what_the_api_paid() {
         "{m}"
     );
     assert!(
-        m.contains("dealpay_dealpayments{ready=\"True\",reason=\"Paid\"} 1"),
+        m.contains("dealpay_dealpayments{ready=\"True\",reason=\"Paid\",dry_run=\"false\"} 1"),
         "{m}"
     );
     assert!(m.lines().any(|l| l == "dealpay_leader 1"), "{m}");
