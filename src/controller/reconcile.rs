@@ -282,7 +282,6 @@ async fn reconcile_inner(dp: &DealPayment, ctx: &Context) -> Result<KubeAction, 
     let name = dp.metadata.name.clone().ok_or(Error::MissingMetadata)?;
     let slot = Slot::take(&ctx.slots, &ns).await;
     let api = Api::namespaced(ctx.kube.clone(), &ns);
-    let rv = dp.resource_version();
     // Deletion protection (src/controller/finalizer.rs): adds the finalizer; on deletion pays nothing
     // new and holds the object until its payment's outcome is settled.
     let guard = finalizer::guard(&api, dp, ctx).await?;
@@ -301,7 +300,7 @@ async fn reconcile_inner(dp: &DealPayment, ctx: &Context) -> Result<KubeAction, 
     let policy = ctx.budgets.policy(&ctx.policy, &ns, jiff::Timestamp::now());
     let resource_version = match &guard {
         finalizer::Guard::Added { resource_version } => Some(resource_version.clone()),
-        _ => rv,
+        _ => dp.resource_version(),
     };
     let start = Start {
         spec: &spec,

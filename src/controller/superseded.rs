@@ -48,7 +48,8 @@ impl Superseded {
     }
 
     /// Objects with versions still expected from the watch.
-    pub fn objects(&self) -> usize {
+    #[cfg(test)]
+    fn objects(&self) -> usize {
         self.by_uid.lock().expect("superseded lock").len()
     }
 }
