@@ -72,6 +72,12 @@ def cpu_ms(pid):
     return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
+def minor_faults(pid):
+    """Minor page faults of a live process so far (each a page mapped for it: new heap or mmap pages)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[7])
+
+
 def machine_jiffies():
     """(busy, total) CPU jiffies of the whole machine, from /proc/stat."""
     with open("/proc/stat") as f:

@@ -3,7 +3,7 @@
 import os
 import time
 
-from .common import cpu_by_process, cpu_ms, epoch, machine_jiffies, mem_mib, rate_from_times
+from .common import cpu_by_process, cpu_ms, epoch, machine_jiffies, mem_mib, minor_faults, rate_from_times
 
 # Who else uses the machine's CPU during a burst: on 2 cores the apiserver is the usual bound.
 PEERS = ("kube-apiserver", "etcd", "dealpay", "python3", "kubectl")
@@ -54,7 +54,7 @@ def burst(b, key, groups):
     b.ready.wait([(ns, name) for ns, name, _ in items], timeout=120 + 0.5 * len(items))
     b.perf_stop(perf)
     wall = time.monotonic() - t0
-    cpu = cpu_ms(op.pid)
+    cpu, faults = cpu_ms(op.pid), minor_faults(op.pid)
     busy1, others1 = machine_jiffies(), cpu_by_process(PEERS)
     req1 = b.kube.operator_requests()
     charges = check_ledger(b.sandbox, orders, key)
@@ -71,6 +71,7 @@ def burst(b, key, groups):
         "create_s": round(created, 2),
         "cpu_ms_per_payment": round(cpu / n, 3),
         "rss_mib_peak": mem_mib(op.pid, "VmHWM"),
+        "minor_faults_per_payment": round(faults / n, 1),
         # Share of the machine's CPU time during the burst: busy overall, and per process name
         # ("dealpay" is the operator and the sandbox; "python3" the bench's own watch).
         "machine_busy_pct": round(100 * (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]), 1),

@@ -81,9 +81,10 @@ class Operator:
         self.proc = subprocess.Popen(
             [*wrap, binary, "run", "--endpoint", sandbox.url, "--ca-file", sandbox.ca,
              "--namespaces", ",".join(namespaces), "--leader-election=false",
-             "--metrics-addr", f"127.0.0.1:{self.metrics_port}", "--log-level", "warn",
+             "--metrics-addr", f"127.0.0.1:{self.metrics_port}",
+             "--log-level", os.environ.get("DEALPAY_BENCH_LOG") or "warn",
              "--rate", str(RATE)],
-            env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(OUTDIR, "operator.log"), "w"))
+            env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(OUTDIR, "operator.log"), "a"))
         self.pid = self.proc.pid
         while True:
             try:

@@ -49,6 +49,7 @@ class Bench:
     def run(self):
         cluster_env()
         os.makedirs(OUTDIR, exist_ok=True)
+        open(os.path.join(OUTDIR, "operator.log"), "w").close()  # each operator of the run appends
         n, r = self.n, self.results
         plan = {
             "one": self.groups(n["one"], 1),
@@ -75,11 +76,13 @@ class Bench:
             r["start_ms"] = op.start_ms
             time.sleep(3)  # let the first list and watches settle before the idle reading
             r["rss_mib_idle"] = mem_mib(op.pid)
+            r["rss_mib_idle_file"] = mem_mib(op.pid, "RssFile")
             self.ready = ReadyWatch(self.kube, self.namespaces)
             log(f"one account: {n['one']} DealPayments at once")
             b1 = phases.burst(self, "one", plan["one"])
             r.update(payments_per_second=b1["aggregate"], wall_s_1_account=b1["wall_s"],
                      create_s_1_account=b1["create_s"], cpu_ms_per_payment=b1["cpu_ms_per_payment"],
+                     minor_faults_per_payment=b1["minor_faults_per_payment"],
                      kube_requests_per_payment=b1["kube_requests_per_payment"],
                      apiserver_ms_per_request=b1["apiserver_ms_per_request"],
                      rss_mib_peak_burst=b1["rss_mib_peak"], machine_busy_pct_1_account=b1["machine_busy_pct"],
@@ -160,6 +163,10 @@ class Bench:
         # At rest: the same cache half a minute later, once the burst's buffers are freed and trimmed.
         time.sleep(30)
         r["rss_mib_10k_at_rest"] = mem_mib(self.operator.pid)
+        # Heap and other private memory vs pages of the binary and libraries mapped from the page cache.
+        r["rss_mib_10k_anon"] = mem_mib(self.operator.pid, "RssAnon")
+        r["rss_mib_10k_file"] = mem_mib(self.operator.pid, "RssFile")
+        r["minor_faults_per_payment_10k_phase"] = b["minor_faults_per_payment"]
 
     def check(self, r):
         """The run's own counts (every phase already checked every order charged exactly once)."""

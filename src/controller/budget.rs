@@ -1,7 +1,7 @@
 //! Per-namespace budgets over a rolling window (`--namespace-budget team-a=5000.00/24h`).
 //!
 //! What a namespace spent is derived from the status of its DealPayments (so a restart counts the same
-//! money), read from the reflector store or, for objects this process wrote since it became leader,
+//! money), read from the watch's caches (`caches.rs`) or, for objects this process wrote since it became leader,
 //! from what it wrote (the store lags behind our own writes). The engine gets the figures as a
 //! [`WindowBudget`] and stalls on its own; the write of a new attempt is checked again here, under one
 //! lock, so two DealPayments reconciled at once cannot both take the last of a budget.
@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use kube::ResourceExt;
-use kube::runtime::reflector::Store;
 
+use super::caches::Caches;
 use super::metrics::Metrics;
+use super::settled::Summary;
 use crate::api::money::{format_cents, parse_cents};
 use crate::api::{DealPayment, DealPaymentStatus};
 use crate::engine::Policy;
@@ -80,13 +81,22 @@ struct Written {
     attempt: Option<String>,
 }
 
-/// A DealPayment as the store shows it: uid, and what its status says it spent.
+/// A DealPayment as the cache shows it: uid, and what its status says it spent.
 #[derive(Debug, Clone)]
 pub struct Seen {
     /// metadata.uid (a re-created object with the same name is another payment).
     pub uid: String,
     /// Its charge, from status.
     pub charge: Option<Charge>,
+}
+
+impl From<&Summary> for Seen {
+    fn from(s: &Summary) -> Self {
+        Self {
+            uid: s.uid.to_string(),
+            charge: s.charge,
+        }
+    }
 }
 
 /// An admitted write, to be undone if the write fails.
@@ -262,33 +272,27 @@ impl Ledger {
     }
 }
 
-/// The ledger with the reflector stores it reads the other DealPayments from.
+/// The ledger with the caches it reads the other DealPayments from.
 pub struct Budgets {
     pub ledger: Ledger,
-    stores: Arc<Mutex<Vec<Store<DealPayment>>>>,
+    caches: Arc<Caches>,
 }
 
 impl Budgets {
-    /// Budgets read against these stores (the controllers' caches).
-    pub fn new(budgets: Vec<NamespaceBudget>, stores: Arc<Mutex<Vec<Store<DealPayment>>>>) -> Self {
+    /// Budgets read against these caches (the controllers').
+    pub fn new(budgets: Vec<NamespaceBudget>, caches: Arc<Caches>) -> Self {
         Self {
             ledger: Ledger::new(budgets),
-            stores,
+            caches,
         }
     }
 
     /// Every DealPayment in the caches, by namespace.
     fn seen_all(&self) -> BTreeMap<String, Vec<Seen>> {
-        let stores = self.stores.lock().expect("stores lock");
         let mut out: BTreeMap<String, Vec<Seen>> = BTreeMap::new();
-        for dp in stores.iter().flat_map(|s| s.state()) {
-            out.entry(dp.namespace().unwrap_or_default())
-                .or_default()
-                .push(Seen {
-                    uid: dp.uid().unwrap_or_default(),
-                    charge: dp.status.as_ref().and_then(charge),
-                });
-        }
+        self.caches.for_each(None, |ns, _, dp| {
+            out.entry(ns.to_string()).or_default().push(Seen::from(dp));
+        });
         out
     }
 
@@ -306,16 +310,10 @@ impl Budgets {
     }
 
     fn seen(&self, namespace: &str) -> Vec<Seen> {
-        let stores = self.stores.lock().expect("stores lock");
-        stores
-            .iter()
-            .flat_map(|s| s.state())
-            .filter(|dp| dp.namespace().as_deref() == Some(namespace))
-            .map(|dp| Seen {
-                uid: dp.uid().unwrap_or_default(),
-                charge: dp.status.as_ref().and_then(charge),
-            })
-            .collect()
+        let mut out = Vec::new();
+        self.caches
+            .for_each(Some(namespace), |_, _, dp| out.push(Seen::from(dp)));
+        out
     }
 
     /// `base` with the namespace's budget as it stands now.

@@ -3,7 +3,7 @@
 
 mod args;
 pub mod budget;
-pub mod compact;
+pub mod caches;
 pub mod credentials;
 pub mod credentials_cache;
 pub mod error;
@@ -15,14 +15,15 @@ pub mod metrics;
 pub mod pipeline;
 pub mod reconcile;
 pub mod server;
+pub mod settled;
 pub mod slots;
 pub mod status;
 pub mod superseded;
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
@@ -33,13 +34,13 @@ use kube::{Api, ResourceExt};
 use tokio::sync::watch;
 
 pub use args::RunArgs;
+use caches::{Caches, Scope};
 use credentials::DefaultCredentials;
 use metrics::{Metrics, NamespaceLabels, ObjectLabels, ReasonLabels};
 use reconcile::{Context, CredentialsCache, EventPublisher, error_policy, reconcile};
 
 use crate::api::DealPayment;
 use crate::controller::finalizer::FORCE_DELETE;
-use crate::engine::conditions::{READY, find};
 use crate::tencent::{Client as TencentClient, Credentials};
 
 /// Runs the controller until SIGTERM/SIGINT; returns the exit code.
@@ -81,39 +82,34 @@ fn parse_secret_ref(s: &str) -> Result<(String, String), String> {
     }
 }
 
-fn refresh_gauges(metrics: &Metrics, stores: &Mutex<Vec<Store<DealPayment>>>) {
+fn refresh_gauges(metrics: &Metrics, caches: &caches::Caches) {
     metrics.by_reason.clear();
     metrics.unknown_outcomes.clear();
     metrics.spent.clear();
-    for store in stores.lock().expect("stores lock").iter() {
-        for dp in store.state() {
-            let cost = dp.status.as_ref().and_then(|s| s.total_cost.as_deref());
-            if let Some(cents) = cost.and_then(crate::api::money::parse_cents) {
-                let labels = NamespaceLabels {
-                    namespace: dp.namespace().unwrap_or_default(),
-                };
-                metrics.spent.get_or_create(&labels).inc_by(cents);
-            }
-            let unknown = dp.status.as_ref().map_or(0, |s| s.unknown_outcomes);
-            if unknown > 0 {
-                let labels = ObjectLabels {
-                    namespace: dp.namespace().unwrap_or_default(),
-                    name: dp.name_any(),
-                };
-                metrics
-                    .unknown_outcomes
-                    .get_or_create(&labels)
-                    .set(i64::from(unknown));
-            }
-            let ready = dp.status.as_ref().and_then(|s| find(&s.conditions, READY));
-            let labels = ReasonLabels {
-                ready: ready.map_or("Unknown", |c| c.status.as_str()).to_string(),
-                reason: ready.map_or("Pending", |c| c.reason.as_str()).to_string(),
-                dry_run: dp.spec.dry_run.to_string(),
+    caches.for_each(None, |namespace, name, dp| {
+        if let Some(cents) = dp.spent_cents {
+            let labels = NamespaceLabels {
+                namespace: namespace.to_string(),
             };
-            metrics.by_reason.get_or_create(&labels).inc();
+            metrics.spent.get_or_create(&labels).inc_by(cents);
         }
-    }
+        if dp.unknown_outcomes > 0 {
+            let labels = ObjectLabels {
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+            };
+            metrics
+                .unknown_outcomes
+                .get_or_create(&labels)
+                .set(i64::from(dp.unknown_outcomes));
+        }
+        let labels = ReasonLabels {
+            ready: dp.ready.as_ref().map_or("Unknown", |r| &r.0).to_string(),
+            reason: dp.ready.as_ref().map_or("Pending", |r| &r.1).to_string(),
+            dry_run: dp.dry_run.to_string(),
+        };
+        metrics.by_reason.get_or_create(&labels).inc();
+    });
 }
 
 /// The cache keeps every watched DealPayment in memory for the operator's lifetime; what reconciling
@@ -146,15 +142,15 @@ fn scope_namespaces(flag: &[String]) -> Vec<String> {
 async fn run_inner(args: RunArgs) -> Result<(), StartError> {
     let (kube, lease_kube) = kube_clients(&args).await?;
     let metrics = Arc::new(Metrics::default());
-    let stores: Stores = Arc::default();
+    let caches: Arc<Caches> = Arc::default();
     let mut shutdown = shutdown_signal();
-    let (health, server) = start_server(&args, &metrics, &stores, &shutdown);
+    let (health, server) = start_server(&args, &metrics, &caches, &shutdown);
     let identity = leader::identity(args.identity.as_deref());
     let (leader_rx, _election) = join_election(&args, &lease_kube, &identity).await?;
     health.ready.store(true, Ordering::Relaxed);
-    let ctx = build_context(&args, kube, metrics, &stores, leader_rx, identity)?;
+    let ctx = build_context(&args, kube, metrics, &caches, leader_rx, identity)?;
     heap::spawn_trimmer();
-    lead(&args, &ctx, &stores, &mut shutdown).await;
+    lead(&args, &ctx, &caches, &mut shutdown).await;
     let _ = server.await;
     Ok(())
 }
@@ -205,13 +201,11 @@ impl StartError {
     }
 }
 
-type Stores = Arc<Mutex<Vec<Store<DealPayment>>>>;
-
 /// The /metrics, /healthz and /readyz server; /readyz turns ready once the Lease is joined.
 fn start_server(
     args: &RunArgs,
     metrics: &Arc<Metrics>,
-    stores: &Stores,
+    caches: &Arc<Caches>,
     shutdown: &watch::Receiver<bool>,
 ) -> (
     Arc<server::Health>,
@@ -221,7 +215,7 @@ fn start_server(
         metrics: metrics.clone(),
         ready: Default::default(),
         refresh: {
-            let (m, s) = (metrics.clone(), stores.clone());
+            let (m, s) = (metrics.clone(), caches.clone());
             Box::new(move || refresh_gauges(&m, &s))
         },
     });
@@ -271,7 +265,7 @@ fn build_context(
     args: &RunArgs,
     kube: kube::Client,
     metrics: Arc<Metrics>,
-    stores: &Stores,
+    caches: &Arc<Caches>,
     leader: watch::Receiver<bool>,
     identity: String,
 ) -> Result<Arc<Context>, StartError> {
@@ -284,7 +278,7 @@ fn build_context(
         tencent,
         defaults,
         policy: args.policy(),
-        budgets: budget::Budgets::new(args.namespace_budgets.clone(), stores.clone())
+        budgets: budget::Budgets::new(args.namespace_budgets.clone(), caches.clone())
             .published(&metrics),
         metrics,
         recorder: EventPublisher::new(
@@ -297,6 +291,7 @@ fn build_context(
         leader,
         credentials: Arc::new(CredentialsCache::default()),
         superseded: Default::default(),
+        filled: watch::Sender::new(false),
         slots: slots::Slots::new(usize::from(args.concurrency)),
     }))
 }
@@ -329,12 +324,16 @@ fn default_credentials(args: &RunArgs) -> Result<DefaultCredentials, StartError>
 /// pod's grace period is 30 s; an attempt already recorded is resolved by the next leader's lookup).
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 
+/// How long reconciles wait for the slowest namespace's first list before the others start without
+/// it (a namespace RBAC does not cover never lists).
+const FILL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// While leading, runs one controller per watched scope; stops them when the Lease is lost and
 /// starts them again when it comes back; returns on shutdown.
 async fn lead(
     args: &RunArgs,
     ctx: &Arc<Context>,
-    stores: &Stores,
+    caches: &Arc<Caches>,
     shutdown: &mut watch::Receiver<bool>,
 ) {
     let mut leader_rx = ctx.leader.clone();
@@ -354,13 +353,23 @@ async fn lead(
         }
         tracing::info!("leading: starting controllers");
         ctx.metrics.leader.set(1);
-        stores.lock().expect("stores lock").clear();
+        caches.clear();
         // Another replica may have paid while this one was not leading: the statuses tell.
         ctx.budgets.ledger.forget();
+        ctx.filled.send_replace(false);
         let runs = scopes
             .iter()
-            .map(|ns| scope_controller(args, ctx, stores, ns.as_deref(), shutdown));
-        let all = futures::future::join_all(runs);
+            .map(|ns| scope_controller(args, ctx, caches, ns.as_deref(), shutdown));
+        let all = futures::future::join(futures::future::join_all(runs), async {
+            let late = caches.wait_filled(FILL_WAIT).await;
+            if !late.is_empty() {
+                tracing::warn!(
+                    ?late,
+                    "not listed after {FILL_WAIT:?}: the other namespaces start without them"
+                );
+            }
+            ctx.filled.send_replace(true);
+        });
         let lost = async {
             let mut rx = leader_rx.clone();
             let _ = rx.wait_for(|v| !*v).await;
@@ -389,7 +398,7 @@ async fn lead(
 fn scope_controller(
     args: &RunArgs,
     ctx: &Arc<Context>,
-    stores: &Stores,
+    caches: &Arc<Caches>,
     ns: Option<&str>,
     shutdown: &watch::Receiver<bool>,
 ) -> impl std::future::Future<Output = ()> + use<> {
@@ -398,25 +407,57 @@ fn scope_controller(
         Some(ns) => (Api::namespaced(kube.clone(), ns), Api::namespaced(kube, ns)),
         None => (Api::all(kube.clone()), Api::all(kube)),
     };
-    let mut wc = watcher::Config::default();
+    // Lists come from the apiserver's watch cache, as client-go's informers do: several times cheaper
+    // for the apiserver than a quorum read of etcd (measured in docs/performance.md), so a namespace
+    // with a long history starts paying sooner after a restart. A cached list may lag etcd by the
+    // watch's delay (milliseconds, against a Lease that changes hands in seconds); every write is
+    // guarded by the resourceVersion it was decided on, so an old view cannot pay twice.
+    let mut wc = watcher::Config::default().any_semantic();
     if let Some(sel) = &args.selector {
         wc = wc.labels(sel);
     }
     let (store, writer) = reflector::store();
+    let settled = Arc::new(settled::Settled::default());
+    let (to_index, from_store) = (settled.clone(), settled.clone());
+    let forget = ctx.clone();
+    let scope_name = ns.unwrap_or("all namespaces").to_string();
+    let scope = scope_name.clone();
+    let mut listing = (std::time::Instant::now(), 0_usize, 0_usize);
     // The backoff keeps a refused watch (403: RBAC does not cover this scope) from spinning.
     let objects = watcher(api, wc)
         .default_backoff()
-        .modify(|dp| {
-            trim(dp);
-            compact::compact(dp);
+        .modify(trim)
+        .try_filter_map(move |event| {
+            // Reconciles start once a list is complete: how long that took is worth a line.
+            match &event {
+                watcher::Event::Init => listing = (std::time::Instant::now(), 0, 0),
+                watcher::Event::InitApply(dp) if settled::is_settled(dp) => listing.1 += 1,
+                watcher::Event::InitApply(_) => listing.2 += 1,
+                watcher::Event::InitDone => tracing::info!(
+                    %scope, settled = listing.1, open = listing.2,
+                    ms = listing.0.elapsed().as_millis() as u64, "listed DealPayments"
+                ),
+                _ => {}
+            }
+            let routed = to_index.before_store(event);
+            // Nothing reconciles a settled or deleted object again: no newer version to wait for.
+            if let Some(watcher::Event::Delete(dp)) = &routed {
+                forget.superseded.forget(&dp.uid().unwrap_or_default());
+            }
+            std::future::ready(Ok(routed))
         })
         .reflect(writer)
+        .inspect_ok(move |event| from_store.after_store(event))
         .applied_objects();
     // The reconciles of every namespace share `ctx.slots`; this only keeps one namespace from queueing
     // more tasks than the whole budget.
     let controller = Controller::for_stream(objects, store.clone())
         .with_config(ControllerConfig::default().concurrency(args.concurrency.max(1)));
-    stores.lock().expect("stores lock").push(store.clone());
+    caches.add(Scope {
+        name: scope_name.clone(),
+        store: store.clone(),
+        settled,
+    });
     let secret_events = watcher(secrets, watcher::Config::default())
         .default_backoff()
         .touched_objects();
@@ -521,11 +562,25 @@ mod tests {
             .unwrap()
         };
         let (store, mut writer) = reflector::store();
-        for d in [dp("check", true), dp("real", false)] {
-            writer.apply_watcher_event(&watcher::Event::Apply(d));
+        let settled = Arc::new(settled::Settled::default());
+        let events = [
+            dp("check", true),
+            dp("real", false),
+            settled::tests::paid("paid", "n"),
+        ];
+        for event in events.map(watcher::Event::Apply) {
+            if let Some(event) = settled.before_store(event) {
+                writer.apply_watcher_event(&event);
+                settled.after_store(&event);
+            }
         }
-        let (metrics, stores) = (Metrics::default(), Mutex::new(vec![store]));
-        refresh_gauges(&metrics, &stores);
+        let (metrics, caches) = (Metrics::default(), Caches::default());
+        caches.add(Scope {
+            name: "n".into(),
+            store,
+            settled,
+        });
+        refresh_gauges(&metrics, &caches);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &metrics.registry).unwrap();
         for dry_run in ["true", "false"] {
@@ -533,6 +588,13 @@ mod tests {
                 "dealpay_dealpayments{{ready=\"False\",reason=\"NeedPayTogether\",dry_run=\"{dry_run}\"}} 1"
             );
             assert!(text.contains(&line), "{line} in:\n{text}");
+        }
+        // Settled objects are counted from the index.
+        for line in [
+            r#"dealpay_dealpayments{ready="True",reason="Paid",dry_run="false"} 1"#,
+            r#"dealpay_spent_total{namespace="n"} 1200"#,
+        ] {
+            assert!(text.contains(line), "{line} in:\n{text}");
         }
     }
 

@@ -43,6 +43,9 @@ pub struct Context {
     pub credentials: Arc<CredentialsCache>,
     /// Versions this process replaced: a reconcile that starts from one stops at once.
     pub superseded: Superseded,
+    /// True once every watch of this leadership has listed (or `FILL_WAIT` passed): reconciles wait
+    /// for it (see `lead`).
+    pub filled: watch::Sender<bool>,
     /// `--concurrency` across every watched namespace (each namespace has its own controller), served
     /// round-robin between namespaces.
     pub slots: Slots,
@@ -274,12 +277,15 @@ fn skip(dp: &DealPayment, ctx: &Context) -> Option<&'static str> {
         return Some("stale");
     }
     // Settled for this generation: a spec change or a deletion arrives as a new object.
-    super::compact::is_compact(dp).then_some("settled")
+    super::settled::is_settled(dp).then_some("settled")
 }
 
 async fn reconcile_inner(dp: &DealPayment, ctx: &Context) -> Result<KubeAction, Error> {
     let ns = dp.namespace().ok_or(Error::MissingMetadata)?;
     let name = dp.metadata.name.clone().ok_or(Error::MissingMetadata)?;
+    // A namespace listed while others already pay is listed several times slower (the apiserver is
+    // busy with their writes): every namespace starts once all are listed (docs/performance.md).
+    let _ = ctx.filled.subscribe().wait_for(|filled| *filled).await;
     let slot = Slot::take(&ctx.slots, &ns).await;
     let api = Api::namespaced(ctx.kube.clone(), &ns);
     // Deletion protection (src/controller/finalizer.rs): adds the finalizer; on deletion pays nothing

@@ -47,6 +47,11 @@ impl Superseded {
         }
     }
 
+    /// Forgets an object no reconcile will read again (settled or deleted), so the table does not keep it.
+    pub fn forget(&self, uid: &str) {
+        self.by_uid.lock().expect("superseded lock").remove(uid);
+    }
+
     /// Objects with versions still expected from the watch.
     #[cfg(test)]
     fn objects(&self) -> usize {
