@@ -12,19 +12,22 @@ from .common import LATENCY_MS, OUTDIR, RATE, ROOT, free_port, http, log, trust
 
 
 def build(debug):
-    """(path of the binary under test, profile, production binary size in MiB or None).
+    """(binary with the sandbox, binary the operator runs, profile, production binary size in MiB or None).
 
-    The production binary (the image's: `--no-default-features`, no simulator) is built first and
-    measured; the binary under test needs the `sandbox` feature. Cargo keeps both feature sets'
-    artifacts, so switching between them only relinks."""
+    The operator runs the production binary (the image's: release, `--no-default-features`, no
+    simulator), as a cluster would: code it does not have is not mapped into its memory either. The
+    sandbox needs the `sandbox` feature. Cargo keeps both feature sets' artifacts, so switching between
+    them only relinks. The smoke run (--debug) uses the debug binary for both."""
     if os.environ.get("DEALPAY_BENCH_BIN"):
+        given = os.environ["DEALPAY_BENCH_BIN"]
         prod = os.environ.get("DEALPAY_BENCH_PRODUCTION_BIN")
-        return (os.environ["DEALPAY_BENCH_BIN"], "given: DEALPAY_BENCH_BIN",
+        return (given, prod or given, "given: DEALPAY_BENCH_BIN",
                 round(os.path.getsize(prod) / 2**20, 2) if prod else None)
     if debug:
         log("building the debug binary")
         subprocess.run(["cargo", "build", "--bin", "dealpay"], cwd=ROOT, check=True)
-        return os.path.join(ROOT, "target/debug/dealpay"), "debug", None
+        binary = os.path.join(ROOT, "target/debug/dealpay")
+        return binary, binary, "debug", None
     log("building the production binary (release, --no-default-features)")
     subprocess.run(["cargo", "build", "--release", "--no-default-features", "--bin", "dealpay"],
                    cwd=ROOT, check=True)
@@ -33,7 +36,7 @@ def build(debug):
     size = round(os.path.getsize(prod) / 2**20, 2)
     log("building the release binary with the sandbox")
     subprocess.run(["cargo", "build", "--release", "--bin", "dealpay"], cwd=ROOT, check=True)
-    return os.path.join(ROOT, "target/release/dealpay"), "release", size
+    return os.path.join(ROOT, "target/release/dealpay"), prod, "release", size
 
 
 class Sandbox:

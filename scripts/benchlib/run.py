@@ -62,8 +62,8 @@ class Bench:
         orders = [(o, uin) for k in ("one", "five", "cache") for _, uin, oids in plan[k] for o in oids]
         orders += [(o, self.accounts[0][0]) for o in plan["lat"]]
         orders += [(o, self.accounts[ACCOUNTS][0]) for o in plan["tccli"] + plan["sdk"]]
-        binary, r["profile"], r["binary_mib"] = build(self.args.debug)
-        r["binary_under_test_mib"] = round(os.path.getsize(binary) / 2**20, 2)
+        binary, self.operator_binary, r["profile"], r["binary_mib"] = build(self.args.debug)
+        r["binary_under_test_mib"] = round(os.path.getsize(self.operator_binary) / 2**20, 2)
         r["load_average_start"] = load_average()
         self.kube = Kube()
         subprocess.run(f"{binary} crd | {kubectl()} apply --validate=false -f - >/dev/null", shell=True, check=True)
@@ -124,7 +124,7 @@ class Bench:
             log(f"wrote {self.save()}; cleaning up")
             # Namespaces go while an operator runs: it releases the finalizers of settled payments.
             # A last operator releases the finalizers; its counts are not part of the figures.
-            self.operator = self.operator or Operator(self.binary, self.sandbox, self.namespaces)
+            self.operator = self.operator or Operator(self.operator_binary, self.sandbox, self.namespaces)
             self.kube.delete_namespaces(self.namespaces, timeout=60 + len(orders) // 50)
             stop(self.operator.proc)
             stop(self.sandbox.proc)
@@ -132,7 +132,7 @@ class Bench:
         self.check(r)
 
     def start_operator(self):
-        self.operator = Operator(self.binary, self.sandbox, self.namespaces)
+        self.operator = Operator(self.operator_binary, self.sandbox, self.namespaces)
         return self.operator
 
     def stop_operator(self):

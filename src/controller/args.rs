@@ -9,7 +9,8 @@ use crate::tencent::ClientArgs;
 pub struct RunArgs {
     #[command(flatten)]
     pub api: ClientArgs,
-    /// Namespaces to watch, comma-separated; empty watches all namespaces.
+    /// Namespaces to watch, comma-separated; empty watches all namespaces. Each is listed once at
+    /// start, and reconciles begin when all are (at most 10 s), as with one watch of all namespaces.
     #[arg(long, env = "DEALPAY_NAMESPACES", value_delimiter = ',')]
     pub namespaces: Vec<String>,
     /// Only DealPayments matching this label selector (e.g. `team=payments`).

@@ -418,37 +418,8 @@ fn scope_controller(
     }
     let (store, writer) = reflector::store();
     let settled = Arc::new(settled::Settled::default());
-    let (to_index, from_store) = (settled.clone(), settled.clone());
-    let forget = ctx.clone();
     let scope_name = ns.unwrap_or("all namespaces").to_string();
-    let scope = scope_name.clone();
-    let mut listing = (std::time::Instant::now(), 0_usize, 0_usize);
-    // The backoff keeps a refused watch (403: RBAC does not cover this scope) from spinning.
-    let objects = watcher(api, wc)
-        .default_backoff()
-        .modify(trim)
-        .try_filter_map(move |event| {
-            // Reconciles start once a list is complete: how long that took is worth a line.
-            match &event {
-                watcher::Event::Init => listing = (std::time::Instant::now(), 0, 0),
-                watcher::Event::InitApply(dp) if settled::is_settled(dp) => listing.1 += 1,
-                watcher::Event::InitApply(_) => listing.2 += 1,
-                watcher::Event::InitDone => tracing::info!(
-                    %scope, settled = listing.1, open = listing.2,
-                    ms = listing.0.elapsed().as_millis() as u64, "listed DealPayments"
-                ),
-                _ => {}
-            }
-            let routed = to_index.before_store(event);
-            // Nothing reconciles a settled or deleted object again: no newer version to wait for.
-            if let Some(watcher::Event::Delete(dp)) = &routed {
-                forget.superseded.forget(&dp.uid().unwrap_or_default());
-            }
-            std::future::ready(Ok(routed))
-        })
-        .reflect(writer)
-        .inspect_ok(move |event| from_store.after_store(event))
-        .applied_objects();
+    let objects = cached_watch(watcher(api, wc), writer, &settled, ctx, scope_name.clone());
     // The reconciles of every namespace share `ctx.slots`; this only keeps one namespace from queueing
     // more tasks than the whole budget.
     let controller = Controller::for_stream(objects, store.clone())
@@ -475,6 +446,38 @@ fn scope_controller(
                 tracing::debug!("controller: {e}");
             }
         })
+}
+
+/// One watch as its controller sees it: trimmed, settled objects routed to the index (`settled.rs`), the
+/// others stored whole by the reflector; yields the objects to reconcile.
+fn cached_watch<W>(
+    watch: W,
+    writer: reflector::store::Writer<DealPayment>,
+    settled: &Arc<settled::Settled>,
+    ctx: &Arc<Context>,
+    scope: String,
+) -> impl futures::Stream<Item = watcher::Result<DealPayment>> + Send + use<W>
+where
+    W: futures::Stream<Item = watcher::Result<watcher::Event<DealPayment>>> + Send + 'static,
+{
+    let (to_index, from_store, forget) = (settled.clone(), settled.clone(), ctx.clone());
+    let mut listing = settled::Listing::default();
+    // The backoff keeps a refused watch (403: RBAC does not cover this scope) from spinning.
+    watch
+        .default_backoff()
+        .modify(trim)
+        .try_filter_map(move |event| {
+            listing.note(&scope, &event);
+            let routed = to_index.before_store(event);
+            // Nothing reconciles a settled or deleted object again: no newer version to wait for.
+            if let Some(watcher::Event::Delete(dp)) = &routed {
+                forget.superseded.forget(&dp.uid().unwrap_or_default());
+            }
+            std::future::ready(Ok(routed))
+        })
+        .reflect(writer)
+        .inspect_ok(move |event| from_store.after_store(event))
+        .applied_objects()
 }
 
 /// The DealPayments to reconcile when a Secret changes: those in its namespace naming it, and all

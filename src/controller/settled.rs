@@ -77,6 +77,43 @@ impl Summary {
     }
 }
 
+/// What one list of a watch found, logged when it is complete: reconciles start only then.
+#[derive(Debug)]
+pub struct Listing {
+    started: std::time::Instant,
+    settled: usize,
+    open: usize,
+}
+
+impl Default for Listing {
+    fn default() -> Self {
+        Self {
+            started: std::time::Instant::now(),
+            settled: 0,
+            open: 0,
+        }
+    }
+}
+
+impl Listing {
+    /// Counts `event` into the list in progress; logs the list when it is done.
+    pub fn note(&mut self, scope: &str, event: &Event<DealPayment>) {
+        match event {
+            Event::Init => *self = Self::default(),
+            Event::InitApply(dp) if is_settled(dp) => self.settled += 1,
+            Event::InitApply(_) => self.open += 1,
+            Event::InitDone => tracing::info!(
+                scope,
+                settled = self.settled,
+                open = self.open,
+                ms = self.started.elapsed().as_millis() as u64,
+                "listed DealPayments"
+            ),
+            _ => {}
+        }
+    }
+}
+
 /// namespace -> name -> summary.
 type Index = HashMap<String, HashMap<Box<str>, Summary>>;
 
