@@ -214,7 +214,7 @@ impl Settled {
 
     /// Objects indexed.
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         let inner = self.inner.lock().expect("settled lock");
         inner.live.values().map(HashMap::len).sum()
     }
