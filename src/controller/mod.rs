@@ -467,8 +467,8 @@ where
         .default_backoff()
         .modify(trim)
         .try_filter_map(move |event| {
-            listing.note(&scope, &event);
             let routed = to_index.before_store(event);
+            listing.note(&scope, routed.as_ref());
             // Nothing reconciles a settled or deleted object again: no newer version to wait for.
             if let Some(watcher::Event::Delete(dp)) = &routed {
                 forget.superseded.forget(&dp.uid().unwrap_or_default());

@@ -15,7 +15,6 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::watcher::Event;
 
@@ -70,11 +69,6 @@ impl Summary {
             unknown_outcomes: st.map_or(0, |s| s.unknown_outcomes),
         }
     }
-
-    /// True when its charge counts in a window that starts at `start`.
-    pub fn charged_after(&self, start: Timestamp) -> bool {
-        self.charge.is_some_and(|c| c.at > start)
-    }
 }
 
 /// What one list of a watch found, logged when it is complete: reconciles start only then.
@@ -96,13 +90,14 @@ impl Default for Listing {
 }
 
 impl Listing {
-    /// Counts `event` into the list in progress; logs the list when it is done.
-    pub fn note(&mut self, scope: &str, event: &Event<DealPayment>) {
-        match event {
-            Event::Init => *self = Self::default(),
-            Event::InitApply(dp) if is_settled(dp) => self.settled += 1,
-            Event::InitApply(_) => self.open += 1,
-            Event::InitDone => tracing::info!(
+    /// Counts what [`Settled::before_store`] passed on into the list in progress (nothing passed on is
+    /// a listed object it indexed as settled); logs the list when it is done.
+    pub fn note(&mut self, scope: &str, routed: Option<&Event<DealPayment>>) {
+        match routed {
+            Some(Event::Init) => *self = Self::default(),
+            None => self.settled += 1,
+            Some(Event::InitApply(_)) => self.open += 1,
+            Some(Event::InitDone) => tracing::info!(
                 scope,
                 settled = self.settled,
                 open = self.open,

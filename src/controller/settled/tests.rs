@@ -138,3 +138,25 @@ fn a_relist_replaces_the_index_when_it_is_complete() {
     assert_eq!(names(&s), ["n/a"]);
     assert_eq!(s.len(), 1);
 }
+
+#[test]
+fn a_list_is_counted_from_what_the_index_kept_and_passed_on() {
+    let s = Settled::default();
+    let mut listing = Listing::default();
+    for event in [
+        Event::Init,
+        Event::InitApply(paid("a", "n")),
+        Event::InitApply(paid("b", "n")),
+        Event::InitApply(open("c", "n")),
+        Event::InitDone,
+    ] {
+        listing.note("n", s.before_store(event).as_ref());
+    }
+    assert_eq!((listing.settled, listing.open), (2, 1));
+    listing.note("n", s.before_store(Event::Init).as_ref());
+    assert_eq!(
+        (listing.settled, listing.open),
+        (0, 0),
+        "a relist counts anew"
+    );
+}
