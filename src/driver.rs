@@ -46,7 +46,11 @@ pub async fn perform(
     match action {
         Action::Pay { attempt, request } => Some(Event::Paid {
             attempt: attempt.clone(),
-            result: client.pay_deals(creds, region, request).await,
+            // Signed with the attempt's start: the API's own clock then refuses it once the window the
+            // engine waits out has passed, even if this process froze before sending.
+            result: client
+                .pay_deals_signed_at(creds, region, request, attempt.started_at.get().as_second())
+                .await,
         }),
         Action::LookUp {
             kind,
@@ -54,7 +58,9 @@ pub async fn perform(
             start_time,
             end_time,
             list_big_deals,
+            ..
         } => {
+            let asked = action.asked(Timestamp::now())?;
             let window = Window {
                 client,
                 creds,
@@ -62,9 +68,10 @@ pub async fn perform(
                 start_time,
                 end_time,
             };
-            Some(Event::LookedUp(
-                look_up(&window, *kind, ids, *list_big_deals).await,
-            ))
+            Some(Event::LookedUp {
+                asked,
+                result: look_up(&window, *kind, ids, *list_big_deals).await,
+            })
         }
         Action::RequeueAfter(_) | Action::AwaitChange { .. } | Action::Done => None,
     }

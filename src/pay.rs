@@ -15,7 +15,7 @@ use crate::api::{DealPayment, validate_spec};
 use crate::api::{DealPaymentStatus, Reason};
 use crate::controller::credentials::credentials_from_secret;
 use crate::controller::error::Error as ShellError;
-use crate::controller::pipeline::{self, Caller, Next, Start, StatusStore};
+use crate::controller::pipeline::{self, Caller, Fresh, Next, Start, StatusStore};
 use crate::driver::perform;
 use crate::engine::conditions::{PAYABLE, READY, RECONCILING, STALLED, find, is_true};
 use crate::engine::{Action, CredentialsState, Event, Note, Policy, verify_first};
@@ -298,6 +298,9 @@ struct FileStore<'a> {
     key: String,
     name: String,
     rv: Mutex<u64>,
+    /// The manifest's spec (a one-shot run reads it once).
+    spec: crate::api::DealPaymentSpec,
+    generation: i64,
 }
 
 impl StatusStore for FileStore<'_> {
@@ -313,9 +316,14 @@ impl StatusStore for FileStore<'_> {
         *rv += 1;
         Ok(rv.to_string())
     }
-    async fn read(&self) -> Result<(Option<DealPaymentStatus>, String), ShellError> {
+    async fn read(&self) -> Result<Fresh, ShellError> {
         let rv = *self.rv.lock().unwrap_or_else(|e| e.into_inner());
-        Ok((self.file.lock().get(&self.key).cloned(), rv.to_string()))
+        Ok(Fresh {
+            status: self.file.lock().get(&self.key).cloned(),
+            resource_version: rv.to_string(),
+            spec: self.spec.clone(),
+            generation: self.generation,
+        })
     }
     fn publish(&self, n: &Note) {
         tracing::info!(payment = %self.name, reason = %n.reason, "{}", n.message);
@@ -380,6 +388,8 @@ pub async fn drive_recorded(
         key: StateFile::key(dp),
         name: dp.name_any(),
         rv: Mutex::new(0),
+        spec: dp.spec.clone(),
+        generation: dp.metadata.generation.unwrap_or(1),
     };
     let caller = DeadlineCaller {
         client,
@@ -388,7 +398,10 @@ pub async fn drive_recorded(
         deadline,
     };
     let outcome = loop {
-        let (status, rv) = store.read().await.unwrap_or_default();
+        let (status, rv) = match store.read().await {
+            Ok(f) => (f.status, f.resource_version),
+            Err(_) => Default::default(),
+        };
         let start = Start {
             spec: &dp.spec,
             generation: dp.metadata.generation.unwrap_or(1),

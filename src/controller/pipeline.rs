@@ -21,12 +21,21 @@ pub trait StatusStore {
         status: &DealPaymentStatus,
         expect_rv: Option<&str>,
     ) -> impl Future<Output = Result<String, Error>> + Send;
-    /// Reads the status and resourceVersion from the API server (not a cache).
-    fn read(
-        &self,
-    ) -> impl Future<Output = Result<(Option<DealPaymentStatus>, String), Error>> + Send;
+    /// Reads the object from the API server (not a cache): its status, resourceVersion and spec.
+    fn read(&self) -> impl Future<Output = Result<Fresh, Error>> + Send;
     /// Publishes an Event for a note (best effort, never blocks the payment).
     fn publish(&self, note: &Note);
+}
+
+/// The object as the API server holds it now: a decision after a conflict is made on all of it, so a
+/// spec edited during a call (suspended, capped lower, an order removed, a dry run) is obeyed at once.
+#[derive(Debug, Clone)]
+pub struct Fresh {
+    pub status: Option<DealPaymentStatus>,
+    pub resource_version: String,
+    pub spec: DealPaymentSpec,
+    /// `metadata.generation`.
+    pub generation: i64,
 }
 
 /// Carries out the calls an action asks for.
@@ -85,6 +94,8 @@ pub async fn run<S: StatusStore, C: Caller>(
     let mut rec = Record {
         store,
         start: &start,
+        spec: start.spec.clone(),
+        generation: start.generation,
         stored: start.status.clone(),
         rv: start.resource_version.clone(),
         unsaved: Vec::new(),
@@ -129,6 +140,9 @@ pub async fn run<S: StatusStore, C: Caller>(
 struct Record<'a, S> {
     store: &'a S,
     start: &'a Start<'a>,
+    /// The spec decisions are made on: the one read at the start, then the one of each fresh read.
+    spec: DealPaymentSpec,
+    generation: i64,
     stored: Option<DealPaymentStatus>,
     /// The version `stored` was read or last written at.
     rv: Option<String>,
@@ -169,9 +183,9 @@ impl<S: StatusStore> Record<'_, S> {
 
     fn fold(&self, event: Event, policy: &Policy) -> Decision {
         decide_now(
-            self.start.spec,
+            &self.spec,
             self.stored.as_ref(),
-            self.start.generation,
+            self.generation,
             self.start.credentials,
             event,
             policy,
@@ -198,8 +212,9 @@ impl<S: StatusStore> Record<'_, S> {
                 Err(Error::Conflict) if tries < MAX_REFOLDS => {
                     tries += 1;
                     tracing::debug!(tries, "status changed while folding answers; folding again");
-                    let (fresh, fresh_rv) = self.store.read().await?;
-                    (self.stored, self.rv) = (fresh, Some(fresh_rv));
+                    let fresh = self.store.read().await?;
+                    (self.stored, self.rv) = (fresh.status, Some(fresh.resource_version));
+                    (self.spec, self.generation) = (fresh.spec, fresh.generation);
                     for i in 0..self.unsaved.len() {
                         let d = self.fold(self.unsaved[i].0.clone(), policy);
                         self.unsaved[i].1 = d.notes.clone();

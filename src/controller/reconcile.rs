@@ -15,7 +15,7 @@ use super::error::Error;
 pub use super::events::EventPublisher;
 use super::finalizer;
 use super::metrics::{Metrics, PaymentLabels, ResultLabels};
-use super::pipeline::{self, Caller, Next, Start, StatusStore};
+use super::pipeline::{self, Caller, Fresh, Next, Start, StatusStore};
 use super::slots::{Share, Slots};
 use super::status;
 use super::superseded::Superseded;
@@ -99,12 +99,14 @@ impl StatusStore for KubeStore<'_> {
         written
     }
 
-    async fn read(&self) -> Result<(Option<DealPaymentStatus>, String), Error> {
+    async fn read(&self) -> Result<Fresh, Error> {
         let obj = self.api.get_status(&self.name).await?;
-        Ok((
-            obj.status.clone(),
-            obj.resource_version().unwrap_or_default(),
-        ))
+        Ok(Fresh {
+            resource_version: obj.resource_version().unwrap_or_default(),
+            generation: obj.metadata.generation.unwrap_or(1),
+            status: obj.status,
+            spec: obj.spec,
+        })
     }
 
     /// Publishes in its own task so the payment never waits for an Event write.

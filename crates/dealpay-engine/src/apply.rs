@@ -6,7 +6,7 @@ use jiff::Timestamp;
 
 use super::backoff::{Curve, Policy};
 use super::lookup::{Verdict, verdict};
-use super::{CredentialsState, Event, Input, LookupAnswer, Note, NoteType};
+use super::{Asked, CredentialsState, Event, Input, LookupAnswer, Note, NoteType};
 use dealpay_api::{
     Attempt, DealPaymentSpec, DealPaymentStatus, IdKind, LastError, LookupReason, OrderRecord,
     OrderState, PayTogether, PendingLookup,
@@ -264,12 +264,27 @@ impl<'a> Ctx<'a> {
                     self.on_late_answer(attempt, result);
                 }
             }
-            Event::LookedUp(result) => {
+            Event::LookedUp { asked, result } => {
                 let Some(pending) = self.st.pending_lookup.take() else {
                     return;
                 };
+                if !answers(&asked, &pending) {
+                    // Made for another lookup (another replica settled it and started a new one): what
+                    // it saw may predate the newer attempt, so it proves nothing about it.
+                    self.note(
+                        NoteType::Normal,
+                        Reason::LateAnswer,
+                        format!(
+                            "a DescribeDealsByCond answer for {} ({}) came after that lookup was replaced; ignored",
+                            asked.ids.join(", "),
+                            asked.reason.as_str()
+                        ),
+                    );
+                    self.st.pending_lookup = Some(pending);
+                    return;
+                }
                 match result {
-                    Ok(answer) => self.on_looked_up(*pending, answer),
+                    Ok(answer) => self.on_looked_up(*pending, answer, asked.at),
                     Err(e) => self.on_lookup_error(*pending, &e),
                 }
             }
@@ -505,11 +520,17 @@ impl<'a> Ctx<'a> {
         delay
     }
 
-    fn on_looked_up(&mut self, pending: PendingLookup, answer: LookupAnswer) {
+    fn on_looked_up(&mut self, pending: PendingLookup, answer: LookupAnswer, asked_at: Timestamp) {
         if pending.reason == LookupReason::Quote {
             return self.on_quoted(pending, answer);
         }
-        let found = self.sort_found(&pending, &answer);
+        let mut found = self.sort_found(&pending, &answer);
+        if let Some(dead_after) = self.request_may_run(&pending, asked_at)
+            && !found.unpaid.is_empty()
+        {
+            let waiting = std::mem::take(&mut found.unpaid);
+            return self.wait_out_request(pending, found, waiting, dead_after);
+        }
         if !found.unpaid.is_empty() {
             self.on_found_unpaid(&pending, &found.unpaid, found.explained);
         }
@@ -574,6 +595,54 @@ impl<'a> Ctx<'a> {
             explained,
             summary: summary.join(", "),
         }
+    }
+
+    /// When the ids were made unknown by a PayDeals request that may still execute after `asked_at`
+    /// (TC3: until its signature expires), the time it is dead; None when an unpaid answer is final.
+    fn request_may_run(&self, pending: &PendingLookup, asked_at: Timestamp) -> Option<Timestamp> {
+        if pending.reason != LookupReason::OutcomeUnknown {
+            return None;
+        }
+        let dead_after = self.policy.request_dead_after(pending.since.get());
+        (asked_at < dead_after).then_some(dead_after)
+    }
+
+    /// Ids found unpaid while the request given up on may still execute: not a reason to pay yet. They
+    /// stay pending, looked up again in between (a lookup that finds them paid settles them at once)
+    /// and once more after the request is dead; waiting out the window is not a failed lookup.
+    fn wait_out_request(
+        &mut self,
+        pending: PendingLookup,
+        found: Found,
+        waiting: Vec<String>,
+        dead_after: Timestamp,
+    ) {
+        let mut ids = found.unresolved;
+        push_unique(&mut ids, waiting.clone());
+        let step = self.policy.clock_margin.max(Duration::from_secs(1));
+        // One second past the end, so the last lookup is surely sent after it.
+        let last = dead_after
+            .checked_add(jiff::SignedDuration::from_secs(1))
+            .unwrap_or(dead_after);
+        let next = self.now.checked_add(step).unwrap_or(last).min(last);
+        self.st.pending_lookup = Some(Box::new(PendingLookup {
+            ids,
+            not_found: found.not_found,
+            error: None,
+            next_at: Some(Time::new(next)),
+            ..pending
+        }));
+        self.note(
+            NoteType::Normal,
+            Reason::OutcomeUnknown,
+            format!(
+                "DescribeDealsByCond found {}; the PayDeals request given up on may still execute until {} (its signature window), so {} are not paid again before then; looking again at {}",
+                found.summary,
+                super::time::rfc3339(dead_after),
+                waiting.join(", "),
+                super::time::rfc3339(next)
+            ),
+        );
     }
 
     /// Some ids are not settled: look them up again later (as a delivery wait when all are charged).
@@ -807,6 +876,15 @@ impl<'a> Ctx<'a> {
             self.st.last_error = None;
         }
     }
+}
+
+/// An answer folds into the pending lookup it was asked for: same kind, same start, same reason, and
+/// every id still pending was asked about.
+fn answers(asked: &Asked, pending: &PendingLookup) -> bool {
+    asked.kind == pending.kind
+        && asked.since == pending.since
+        && asked.reason == pending.reason
+        && pending.ids.iter().all(|id| asked.ids.contains(id))
 }
 
 fn listed_ids(attempt: &Attempt, resp: &PayDealsResponse) -> Vec<String> {

@@ -52,9 +52,25 @@ pub struct Policy {
     /// False when the shell must not start a new PayDeals call now (its step budget or deadline is
     /// spent): an answer is still folded, and the attempt is chosen again next time instead.
     pub start_attempts: bool,
+    /// How long the API executes a signed request after its `X-TC-Timestamp` (TC3: 300 s). PayDeals is
+    /// signed with its attempt's start, so a request given up on may still execute until then.
+    pub signature_ttl: Duration,
+    /// Clock difference allowed between this host and the API (and between replicas) on top of
+    /// `signature_ttl` before a request given up on is taken as dead.
+    pub clock_margin: Duration,
 }
 
+/// TC3-HMAC-SHA256: the API refuses a request whose timestamp is older than this.
+pub const SIGNATURE_TTL: Duration = Duration::from_secs(300);
+
 impl Policy {
+    /// Until when a PayDeals request of an attempt started at `started_at` may still execute.
+    pub fn request_dead_after(&self, started_at: jiff::Timestamp) -> jiff::Timestamp {
+        let span = self.signature_ttl.saturating_add(self.clock_margin);
+        let span = jiff::SignedDuration::try_from(span).unwrap_or(jiff::SignedDuration::MAX);
+        started_at.checked_add(span).unwrap_or(jiff::Timestamp::MAX)
+    }
+
     /// The same policy, holding new attempts back.
     pub fn holding(self) -> Self {
         Self {
@@ -91,6 +107,8 @@ impl Default for Policy {
             namespace_budget: None,
             quote_max_age: Duration::from_secs(60),
             start_attempts: true,
+            signature_ttl: SIGNATURE_TTL,
+            clock_margin: Duration::from_secs(60),
         }
     }
 }

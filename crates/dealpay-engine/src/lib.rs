@@ -16,11 +16,11 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use dealpay_api::Reason;
-use dealpay_api::{Attempt, DealPaymentSpec, DealPaymentStatus, IdKind};
+use dealpay_api::{Attempt, DealPaymentSpec, DealPaymentStatus, IdKind, LookupReason, Time};
 use tencent_billing::CallError;
 use tencent_billing::models::{Deal, PayDealsRequest, PayDealsResponse};
 
-pub use backoff::{Curve, Policy};
+pub use backoff::{Curve, Policy, SIGNATURE_TTL};
 pub use lookup::{Verdict, verdict};
 pub use spend::{Charge, WindowBudget};
 pub use time::{api_time, rfc3339};
@@ -38,8 +38,27 @@ pub enum Event {
         /// What PayDeals answered.
         result: Result<PayDealsResponse, CallError>,
     },
-    /// The outcome of looking up `status.pendingLookup` (every deal found, any page).
-    LookedUp(Result<LookupAnswer, CallError>),
+    /// The outcome of looking up `status.pendingLookup` (every deal found, any page); `asked` is the
+    /// lookup the call was made for, so an answer is never folded into a different pending lookup.
+    LookedUp {
+        /// The lookup the call was made for, and when it was sent.
+        asked: Asked,
+        /// What DescribeDealsByCond answered.
+        result: Result<LookupAnswer, CallError>,
+    },
+}
+
+/// The pending lookup a DescribeDealsByCond call was made for (see [`Action::asked`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Asked {
+    pub kind: IdKind,
+    pub ids: Vec<String>,
+    /// `pendingLookup.since` when the call was decided.
+    pub since: Time,
+    /// `pendingLookup.reason` when the call was decided.
+    pub reason: LookupReason,
+    /// When the first query was sent: an answer proves nothing about what happened after it.
+    pub at: Timestamp,
 }
 
 /// Deals found by DescribeDealsByCond for the pending ids.
@@ -113,6 +132,10 @@ pub enum Action {
         /// sub-orders (one query each, by `BigDealId`): a dry run of sub-order ids checks with them
         /// that no unpaid sub-order of the same big deal is left out.
         list_big_deals: bool,
+        /// `pendingLookup.since` of the lookup decided on (binds the answer, see [`Asked`]).
+        since: Time,
+        /// `pendingLookup.reason` of the lookup decided on.
+        reason: LookupReason,
     },
     /// Decide again after this long (backoff).
     RequeueAfter(Duration),
@@ -123,6 +146,28 @@ pub enum Action {
     },
     /// Settled: every order is paid.
     Done,
+}
+
+impl Action {
+    /// For a `LookUp`, the identity its answer carries back, sent at `at`.
+    pub fn asked(&self, at: Timestamp) -> Option<Asked> {
+        match self {
+            Action::LookUp {
+                kind,
+                ids,
+                since,
+                reason,
+                ..
+            } => Some(Asked {
+                kind: *kind,
+                ids: ids.clone(),
+                since: *since,
+                reason: *reason,
+                at,
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// Severity of a note.
@@ -180,6 +225,8 @@ pub fn verify_first(
     status.resource_ids.clear();
     status.request_id = None;
     status.paid_at = None;
+    // A carried-over price may come from a clock that ran fast: the resumed run prices again.
+    status.quote = None;
     status.pending_lookup = (!ids.is_empty()).then(|| {
         Box::new(dealpay_api::PendingLookup {
             kind,

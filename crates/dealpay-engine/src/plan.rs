@@ -77,6 +77,8 @@ fn lookup_action(ctx: &Ctx<'_>, p: &PendingLookup) -> Action {
         start_time: api_time(start),
         end_time: api_time(end),
         list_big_deals: checks_pay_together(ctx, p.kind) && p.reason == LookupReason::Quote,
+        since: p.since,
+        reason: p.reason,
     }
 }
 
@@ -166,11 +168,18 @@ fn unknown_gate(ctx: &Ctx<'_>) -> Option<Gate> {
     if let Some(e) = &p.error {
         last.push_str(&format!("; last lookup error {}", describe(e)));
     }
-    let why = format!(
+    let mut why = format!(
         "outcome of paying {} is unknown ({}{last}); no new payment until DescribeDealsByCond settles it",
         ids.join(", "),
         p.reason.as_str(),
     );
+    let dead_after = ctx.policy.request_dead_after(p.since.get());
+    if p.reason == LookupReason::OutcomeUnknown && ctx.now < dead_after {
+        why.push_str(&format!(
+            " and the request given up on can no longer execute ({}, its signature window)",
+            rfc3339(dead_after)
+        ));
+    }
     if let Some(g) = no_credentials(ctx, &why) {
         return Some(g);
     }
@@ -287,7 +296,8 @@ fn fresh_quote<'q>(ctx: &'q Ctx<'_>, remaining: &[String]) -> Option<&'q Quote> 
     let q = ctx.st.quote.as_ref()?;
     let age = ctx.now.duration_since(q.checked_at.get());
     let max_age = jiff::SignedDuration::try_from(ctx.policy.quote_max_age).unwrap_or_default();
-    (q.ids == remaining && age <= max_age).then_some(q)
+    // A price dated in the future comes from a clock that runs fast: it is not fresh, it is unknown.
+    (q.ids == remaining && !age.is_negative() && age <= max_age).then_some(q)
 }
 
 /// Above a cap: nothing is paid. Above what the namespace budget has left, the payment waits for the

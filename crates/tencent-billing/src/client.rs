@@ -23,6 +23,17 @@ pub const SERVICE: &str = "billing";
 /// Content type sent and signed.
 pub const CONTENT_TYPE: &str = "application/json";
 
+/// Longest a PayDeals request may wait between its attempt's start and its sending (the rate limiter's
+/// queue, a paused process): past it the request is not sent at all.
+pub const PAY_SEND_FENCE: Duration = Duration::from_secs(20);
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
 /// How to reach the API.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -248,14 +259,30 @@ impl Client {
         self.url.as_str()
     }
 
-    /// Pays orders. Never retried here: the caller must resolve any unknown outcome first.
+    /// Pays orders, signed now. Never retried here: the caller must resolve any unknown outcome first.
     pub async fn pay_deals(
         &self,
         creds: &Credentials,
         region: Option<&str>,
         req: &PayDealsRequest,
     ) -> Result<PayDealsResponse, CallError> {
-        self.call(creds, PAY_DEALS, region, req).await
+        self.call(creds, PAY_DEALS, region, req, None).await
+    }
+
+    /// Pays orders with `X-TC-Timestamp` set to `attempt_started` (Unix seconds), the start of the
+    /// attempt recorded before the call. The API executes a signed request only within its signature
+    /// window (300 s), so the attempt's record bounds when this request can still take effect, however
+    /// long this process waits or freezes before sending. Refused here, unsent, when the rate limiter
+    /// or anything else held it more than [`PAY_SEND_FENCE`] past that start.
+    pub async fn pay_deals_signed_at(
+        &self,
+        creds: &Credentials,
+        region: Option<&str>,
+        req: &PayDealsRequest,
+        attempt_started: i64,
+    ) -> Result<PayDealsResponse, CallError> {
+        self.call(creds, PAY_DEALS, region, req, Some(attempt_started))
+            .await
     }
 
     /// Lists orders; retried a few times on transport and transient errors since it moves no money.
@@ -269,7 +296,10 @@ impl Client {
         let mut tries = 0;
         loop {
             tries += 1;
-            match self.call(creds, DESCRIBE_DEALS_BY_COND, region, req).await {
+            match self
+                .call(creds, DESCRIBE_DEALS_BY_COND, region, req, None)
+                .await
+            {
                 Err(e)
                     if tries < 3
                         && matches!(
@@ -291,6 +321,7 @@ impl Client {
         action: &'static str,
         region: Option<&str>,
         req: &Req,
+        signed_at: Option<i64>,
     ) -> Result<Resp, CallError> {
         let body = serde_json::to_vec(req).map_err(|e| CallError::NotSent(e.to_string()))?;
         let account = creds.account_key();
@@ -298,9 +329,24 @@ impl Client {
             Some(l) => l.acquire(account, action).await,
             None => Duration::ZERO,
         };
+        let now = unix_now();
+        let timestamp = signed_at.unwrap_or(now);
+        if now.saturating_sub(timestamp) > PAY_SEND_FENCE.as_secs() as i64 {
+            return Err(CallError::NotSent(format!(
+                "{action} not sent: its attempt started {}s ago, more than the {}s send fence (the request would carry an old signature time)",
+                now.saturating_sub(timestamp),
+                PAY_SEND_FENCE.as_secs()
+            )));
+        }
         let started = Instant::now();
         let result = self
-            .send(creds, action, region.or(self.region.as_deref()), body)
+            .send(
+                creds,
+                action,
+                region.or(self.region.as_deref()),
+                body,
+                timestamp,
+            )
             .await;
         if let (Some(l), Err(e)) = (&self.limiter, &result)
             && e.code().starts_with("RequestLimitExceeded")
@@ -329,11 +375,8 @@ impl Client {
         action: &'static str,
         region: Option<&str>,
         body: Vec<u8>,
+        timestamp: i64,
     ) -> Result<Resp, CallError> {
-        let timestamp = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or_default();
         let mut rb = self.http.post(self.url.clone());
         for (name, value) in request_headers(creds, &self.host, action, region, timestamp, &body) {
             rb = rb.header(name, value);

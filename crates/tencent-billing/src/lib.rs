@@ -9,6 +9,6 @@ pub mod models;
 pub mod sign;
 
 pub use args::ClientArgs;
-pub use client::{Client, ClientConfig};
+pub use client::{Client, ClientConfig, PAY_SEND_FENCE};
 pub use credentials::{Credentials, Secret};
 pub use error::{ApiError, CallError, ErrorClass};

@@ -26,6 +26,10 @@ struct Server {
     rv: u64,
     /// Write attempts (1-based) just before which someone else changes the status, so they meet a 409.
     interfere: BTreeMap<usize, fn(&mut DealPaymentStatus)>,
+    /// Write attempts just before which a person edits the spec (a new generation, so a 409).
+    edits: BTreeMap<usize, fn(&mut DealPaymentSpec)>,
+    spec: Option<DealPaymentSpec>,
+    generation: i64,
     writes: usize,
 }
 
@@ -64,6 +68,11 @@ impl StatusStore for World {
             s.status = Some(other);
             s.rv += 1;
         }
+        if let Some(edit) = s.edits.remove(&n) {
+            edit(s.spec.as_mut().expect("a spec"));
+            s.generation += 1;
+            s.rv += 1;
+        }
         if expect_rv.is_some_and(|rv| rv != s.rv.to_string()) {
             drop(s);
             self.log(Step::Conflict);
@@ -78,10 +87,15 @@ impl StatusStore for World {
         });
         Ok(rv)
     }
-    async fn read(&self) -> Result<(Option<DealPaymentStatus>, String), Error> {
+    async fn read(&self) -> Result<Fresh, Error> {
         self.log(Step::Read);
         let s = self.server.lock().unwrap();
-        Ok((s.status.clone(), s.rv.to_string()))
+        Ok(Fresh {
+            status: s.status.clone(),
+            resource_version: s.rv.to_string(),
+            spec: s.spec.clone().expect("a spec"),
+            generation: s.generation,
+        })
     }
     fn publish(&self, _note: &Note) {}
 }
@@ -97,6 +111,10 @@ impl Caller for World {
         Some(match (next.expect("a scripted answer"), action) {
             (Event::Paid { result, .. }, Action::Pay { attempt, .. }) => Event::Paid {
                 attempt: attempt.clone(),
+                result,
+            },
+            (Event::LookedUp { result, .. }, a @ Action::LookUp { .. }) => Event::LookedUp {
+                asked: a.asked(jiff::Timestamp::now()).expect("a lookup"),
                 result,
             },
             (e, _) => e,
@@ -137,8 +155,9 @@ fn unknown() -> Event {
     e
 }
 
+/// A scripted lookup answer; the fake Tencent binds it to the lookup it answers.
 fn found(ids: &[&str], status: i64) -> Event {
-    Event::LookedUp(Ok(LookupAnswer {
+    looked_up(Ok(LookupAnswer {
         deals: ids
             .iter()
             .map(|id| Deal {
@@ -150,6 +169,19 @@ fn found(ids: &[&str], status: i64) -> Event {
             .collect(),
         request_id: "rid-look".into(),
     }))
+}
+
+fn looked_up(result: Result<LookupAnswer, CallError>) -> Event {
+    Event::LookedUp {
+        asked: crate::engine::Asked {
+            kind: crate::api::IdKind::Order,
+            ids: vec![],
+            since: crate::api::Time::new(jiff::Timestamp::UNIX_EPOCH),
+            reason: crate::api::LookupReason::Resume,
+            at: jiff::Timestamp::UNIX_EPOCH,
+        },
+        result,
+    }
 }
 
 fn spec(ids: &[&str]) -> DealPaymentSpec {
@@ -166,14 +198,18 @@ fn creds() -> CredentialsState {
 }
 
 async fn reconcile(world: &World, spec: &DealPaymentSpec) -> Result<Next, Error> {
-    let (status, rv) = {
-        let s = world.server.lock().unwrap();
-        (s.status.clone(), s.rv.to_string())
+    let (status, rv, generation) = {
+        let mut s = world.server.lock().unwrap();
+        if s.spec.is_none() {
+            s.spec = Some(spec.clone());
+            s.generation = 1;
+        }
+        (s.status.clone(), s.rv.to_string(), s.generation)
     };
     let c = creds();
     let start = Start {
         spec,
-        generation: 1,
+        generation,
         status,
         resource_version: Some(rv),
         credentials: &c,
@@ -258,7 +294,7 @@ fn an_answer_not_written_yet_is_written_when_the_next_call_cannot_be_made() {
         async fn write(&self, st: &DealPaymentStatus, rv: Option<&str>) -> Result<String, Error> {
             self.0.write(st, rv).await
         }
-        async fn read(&self) -> Result<(Option<DealPaymentStatus>, String), Error> {
+        async fn read(&self) -> Result<Fresh, Error> {
             self.0.read().await
         }
         fn publish(&self, note: &Note) {
@@ -447,8 +483,10 @@ fn the_call_budget_holds_new_work_back_but_never_drops_an_answer() {
             }
         }
         let mut answer = found(&deals[..1], 4);
-        if let Event::LookedUp(Ok(a)) = &mut answer
-            && let Event::LookedUp(Ok(rest)) = found(&deals[1..], 1)
+        if let Event::LookedUp { result: Ok(a), .. } = &mut answer
+            && let Event::LookedUp {
+                result: Ok(rest), ..
+            } = found(&deals[1..], 1)
         {
             a.deals.extend(rest.deals);
         }
@@ -476,4 +514,90 @@ fn the_call_budget_holds_new_work_back_but_never_drops_an_answer() {
         "every lookup's finding is kept"
     );
     assert!(st.orders.iter().all(|o| o.state == OrderState::Paid));
+}
+
+fn priced(ids: &[&str], cents: f64) -> Event {
+    looked_up(Ok(LookupAnswer {
+        deals: ids
+            .iter()
+            .map(|id| Deal {
+                order_id: id.to_string(),
+                status: 1,
+                real_total_cost: Some(cents),
+                ..Default::default()
+            })
+            .collect(),
+        request_id: "rid-price".into(),
+    }))
+}
+
+fn pays(w: &World) -> usize {
+    w.steps()
+        .iter()
+        .filter(|s| matches!(s, Step::Pay(_)))
+        .count()
+}
+
+/// Issue 21, defect 1: the user suspends the payment while its pricing lookup runs; the fold's write
+/// meets the new generation, and the decision on the fresh object pays nothing.
+#[test]
+fn a_spec_edited_during_a_pricing_call_is_obeyed_after_the_conflict() {
+    let edits: [(&str, fn(&mut DealPaymentSpec)); 4] = [
+        ("suspend", |s| s.suspend = true),
+        ("dry run", |s| s.dry_run = true),
+        ("lower cap", |s| s.max_total_cost = Some("1.00".into())),
+        ("order removed", |s| s.order_ids = vec!["o2".into()]),
+    ];
+    for (what, edit) in edits {
+        let w = World::default();
+        w.answers.lock().unwrap().extend([
+            priced(&["o1"], 1200.0),
+            priced(&["o1", "o2"], 1200.0),
+            priced(&["o1", "o2"], 1200.0),
+        ]);
+        // Write 1 records the pricing lookup; write 2 would record the attempt.
+        w.server.lock().unwrap().edits.insert(2, edit);
+        let capped = DealPaymentSpec {
+            max_total_cost: Some("46.00".into()),
+            ..spec(&["o1"])
+        };
+        let _ = block_on(reconcile(&w, &capped));
+        let o1 = Step::Pay(vec!["o1".into()]);
+        assert!(!w.steps().contains(&o1), "{what}: {:?}", w.steps());
+        assert!(
+            w.steps().contains(&Step::Conflict),
+            "{what}: {:?}",
+            w.steps()
+        );
+        let in_flight = w.stored().in_flight.map(|a| a.ids).unwrap_or_default();
+        assert!(!in_flight.contains(&"o1".to_string()), "{what}");
+    }
+}
+
+/// The same after InvalidDeal: the lookup finds the rest unpaid and would pay it at once.
+#[test]
+fn a_spec_edited_during_an_invalid_deal_lookup_is_obeyed_after_the_conflict() {
+    let w = World::default();
+    let mut answer = found(&["o1"], 4);
+    if let Event::LookedUp { result: Ok(a), .. } = &mut answer
+        && let Event::LookedUp {
+            result: Ok(rest), ..
+        } = found(&["o2"], 1)
+    {
+        a.deals.extend(rest.deals);
+    }
+    w.answers
+        .lock()
+        .unwrap()
+        .extend([invalid_deal(), answer, paid(&["o2"])]);
+    w.server
+        .lock()
+        .unwrap()
+        .edits
+        .insert(2, |s| s.suspend = true);
+    let _ = block_on(reconcile(&w, &spec(&["o1", "o2"])));
+    assert_eq!(pays(&w), 1, "{:?}", w.steps());
+    let st = w.stored();
+    assert!(st.in_flight.is_none());
+    assert_eq!(st.orders.len(), 1, "o1 recorded paid, o2 left unpaid");
 }
