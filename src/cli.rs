@@ -40,7 +40,7 @@ pub enum Command {
     #[cfg(feature = "sandbox")]
     Sandbox(crate::sandbox::SandboxArgs),
     /// Pay the DealPayment manifests in a file once, without a cluster.
-    Pay(crate::pay::PayArgs),
+    Pay(Box<crate::pay::PayArgs>),
 }
 
 /// Checks a `--log-level` filter: clap refuses an invalid one (exit 2) instead of logging at `info`.
@@ -104,6 +104,6 @@ pub async fn run(cli: Cli) -> i32 {
         }
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => crate::sandbox::run(args).await,
-        Command::Pay(args) => crate::pay::run(args).await,
+        Command::Pay(args) => crate::pay::run(*args).await,
     }
 }

@@ -449,7 +449,7 @@ type SandboxHandle = Sandbox;
 type SandboxHandle = std::convert::Infallible;
 
 #[cfg(not(feature = "sandbox"))]
-async fn start_sandbox() -> Result<(SandboxHandle, String, Credentials), String> {
+async fn start_sandbox(_: u64) -> Result<(SandboxHandle, String, Credentials), String> {
     Err(
         "this dealpay was built without the sandbox (cargo feature `sandbox`); \
          run it from a source checkout: cargo run -- pay --sandbox ..."
@@ -463,10 +463,14 @@ async fn stop_sandbox(sb: SandboxHandle) {
 }
 
 #[cfg(feature = "sandbox")]
-async fn start_sandbox() -> Result<(SandboxHandle, String, Credentials), String> {
-    let sb = Sandbox::start(SandboxConfig::default())
-        .await
-        .map_err(|e| e.to_string())?;
+async fn start_sandbox(signature_ttl: u64) -> Result<(SandboxHandle, String, Credentials), String> {
+    // The simulator keeps the signature window the operator waits out.
+    let sb = Sandbox::start(SandboxConfig {
+        signature_ttl,
+        ..SandboxConfig::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
     let url = sb.url();
     tracing::info!(%url, "paying against an in-process sandbox with its demo world");
     Ok((
@@ -556,6 +560,13 @@ async fn pay(args: PayArgs) -> Result<i32, PayError> {
     let policy = Policy {
         max_total_cents: args.max_total_cost,
         quote_max_age: Duration::from_secs_f64(args.quote_max_age.max(0.01)),
+        signature_ttl: args.api.request_window().0,
+        clock_margin: args.api.request_window().1,
+        window_lookup_every: args
+            .api
+            .request_window()
+            .1
+            .clamp(Duration::from_secs(1), Duration::from_secs(60)),
         ..Policy::default()
     };
     let outcomes = futures::future::join_all(manifests.iter_mut().map(|dp| {
@@ -599,7 +610,9 @@ async fn endpoint(
     if !args.sandbox {
         return Ok((api, Credentials::from_env(), None));
     }
-    let (sb, url, creds) = start_sandbox().await.map_err(PayError::Sandbox)?;
+    let (sb, url, creds) = start_sandbox(api.signature_ttl)
+        .await
+        .map_err(PayError::Sandbox)?;
     api.endpoint = url;
     Ok((api, Some(creds), Some(sb)))
 }

@@ -32,9 +32,14 @@ async fn look_up(
         start_time: "2000-01-01 00:00:00".into(),
         end_time: "2099-12-31 23:59:59".into(),
         list_big_deals,
+        since: dealpay_operator::api::Time::new(jiff::Timestamp::now()),
+        reason: dealpay_operator::api::LookupReason::Quote,
     };
     match perform(&client, &creds, None, &action).await {
-        Some(Event::LookedUp(result)) => result,
+        Some(Event::LookedUp { asked, result }) => {
+            assert_eq!(asked.ids, ids, "the answer names the lookup it answers");
+            result
+        }
         other => panic!("a lookup answer was expected: {other:?}"),
     }
 }

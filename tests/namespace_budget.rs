@@ -9,7 +9,7 @@ use std::time::Duration;
 use dealpay_operator::api::{DealPaymentSpec, DealPaymentStatus};
 use dealpay_operator::controller::budget::{Ledger, Seen, parse_flag};
 use dealpay_operator::controller::error::Error;
-use dealpay_operator::controller::pipeline::{self, Caller, Next, Start, StatusStore};
+use dealpay_operator::controller::pipeline::{self, Caller, Fresh, Next, Start, StatusStore};
 use dealpay_operator::engine::conditions::{PAID, READY, STALLED, find};
 use dealpay_operator::engine::spend::charge;
 use dealpay_operator::engine::{Action, CredentialsState, Event, Note, Policy};
@@ -64,9 +64,14 @@ impl StatusStore for Object<'_> {
         Ok(slot.1.to_string())
     }
 
-    async fn read(&self) -> Result<(Option<DealPaymentStatus>, String), Error> {
+    async fn read(&self) -> Result<Fresh, Error> {
         let slot = self.slot.lock().unwrap();
-        Ok((slot.0.clone(), slot.1.to_string()))
+        Ok(Fresh {
+            status: slot.0.clone(),
+            resource_version: slot.1.to_string(),
+            spec: self.spec.clone(),
+            generation: 1,
+        })
     }
 
     fn publish(&self, _: &Note) {}
@@ -141,7 +146,11 @@ impl Namespace {
 
 /// One reconcile of `o` until the engine asks to wait.
 async fn reconcile(o: &Object<'_>, t: &Tencent, policy: &Policy) -> Result<Next, Error> {
-    let (status, rv) = o.read().await?;
+    let Fresh {
+        status,
+        resource_version: rv,
+        ..
+    } = o.read().await?;
     let creds = CredentialsState::Available {
         version: "1".into(),
     };

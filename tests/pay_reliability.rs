@@ -18,6 +18,9 @@ const O1: &str = "20261128000000000001";
 const O2: &str = "20261128000000000002";
 const UNDELIVERABLE: &str = "20261128000000000301";
 
+/// The sandbox's and the engine's signature window, short so that a lost answer is waited out fast.
+const SIGNATURE_TTL: u64 = 2;
+
 fn fast_policy() -> Policy {
     let c = Curve {
         base: Duration::from_millis(20),
@@ -28,15 +31,21 @@ fn fast_policy() -> Policy {
         needs_human: c,
         lookup: c,
         unknown: c,
+        signature_ttl: Duration::from_secs(SIGNATURE_TTL),
+        clock_margin: Duration::from_secs(1),
+        window_lookup_every: Duration::from_millis(500),
         ..Policy::default()
     }
 }
 
 /// The sandbox as the real API behaves: an order that is not unpaid is refused (InvalidDeal).
 async fn sandbox() -> Sandbox {
-    Sandbox::start(SandboxConfig::default())
-        .await
-        .expect("sandbox starts")
+    Sandbox::start(SandboxConfig {
+        signature_ttl: SIGNATURE_TTL,
+        ..SandboxConfig::default()
+    })
+    .await
+    .expect("sandbox starts")
 }
 
 /// The sandbox in double-charge mode: a second PayDeals for a paid order is charged again, so a
@@ -44,6 +53,7 @@ async fn sandbox() -> Sandbox {
 async fn double_charge_sandbox() -> Sandbox {
     Sandbox::start(SandboxConfig {
         double_charge: true,
+        signature_ttl: SIGNATURE_TTL,
         ..SandboxConfig::default()
     })
     .await
@@ -328,4 +338,51 @@ async fn ready_waits_for_delivery_and_sees_a_late_failure() {
         "Ready came from lookups"
     );
     sb.shutdown().await;
+}
+
+/// Pays O1 against a double-charge sandbox whose first PayDeals is cut off and executed 1.5 s later
+/// (the `late` fault: a request that sat in the API's queue), with `policy`; the charges of O1.
+async fn late_request_charges(policy: &Policy) -> (Outcome, usize, DealPayment) {
+    let sb = double_charge_sandbox().await;
+    sb.add_fault(
+        FaultRule::new(Fault::Late { ms: 1500 })
+            .for_action("PayDeals")
+            .times(1),
+    );
+    let mut dp = payment(&[O1]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let c = client(&sb, Duration::from_secs(2));
+    let outcome = drive(&c, Ok(&demo()), &mut dp, deadline, policy).await;
+    // The late request has run (or expired) by now: the ledger is final.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let n = charges(&sb).get(O1).copied().unwrap_or(0);
+    sb.shutdown().await;
+    (outcome, n, dp)
+}
+
+/// Issue 21, defect 2: a retry must not race the request it replaces. With the signature window
+/// waited out (lookups in between), the late request is found paid and nothing is sent again.
+#[tokio::test]
+async fn a_late_request_is_waited_out_not_raced() {
+    let (outcome, charged, dp) = late_request_charges(&fast_policy()).await;
+    assert_eq!(outcome, Outcome::Ready, "{:?}", dp.status);
+    assert_eq!(charged, 1, "charged once");
+    assert_eq!(
+        dp.status.as_ref().unwrap().attempts,
+        1,
+        "no second PayDeals"
+    );
+}
+
+/// The control: without the window (the engine before the fix retried as soon as a lookup saw the
+/// order unpaid), the same fault charges twice. Shows the test above can fail.
+#[tokio::test]
+async fn without_the_window_the_same_late_request_double_charges() {
+    let racing = Policy {
+        signature_ttl: Duration::from_millis(1),
+        clock_margin: Duration::ZERO,
+        ..fast_policy()
+    };
+    let (_, charged, _) = late_request_charges(&racing).await;
+    assert_eq!(charged, 2, "the retry and the late request both charged");
 }

@@ -117,6 +117,12 @@ impl RunArgs {
             max_unknown_outcomes: self.max_unknown_outcomes.max(1),
             max_total_cents: self.max_total_cost,
             quote_max_age: secs(self.quote_max_age),
+            signature_ttl: self.api.request_window().0,
+            clock_margin: self.api.request_window().1,
+            window_lookup_every: self.api.request_window().1.clamp(
+                std::time::Duration::from_secs(1),
+                std::time::Duration::from_secs(60),
+            ),
             ..crate::engine::Policy::default()
         }
     }

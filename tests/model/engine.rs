@@ -24,8 +24,15 @@ pub type Mutant = fn(&Input<'_>, Decision) -> Decision;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Ev {
     Observe,
-    Paid { att: Id, res: Id },
-    Looked(Id),
+    Paid {
+        att: Id,
+        res: Id,
+    },
+    /// The answer `res` to the lookup action `act`, asked at the decision's time.
+    Looked {
+        act: Id,
+        res: Id,
+    },
 }
 
 /// The engine's action, interned.
@@ -200,7 +207,14 @@ impl Model {
             Ev::Paid { att, res } => {
                 paid_event(self.attempts.get(att), self.pay_res.get(res).clone())
             }
-            Ev::Looked(l) => Event::LookedUp(self.look_res.get(l).clone()),
+            Ev::Looked { act, res } => Event::LookedUp {
+                asked: self
+                    .lookups
+                    .get(act)
+                    .asked(Self::timestamp(now))
+                    .expect("a lookup action"),
+                result: self.look_res.get(res).clone(),
+            },
         };
         let attempts = status.as_ref().map_or(0, |s| s.attempts);
         let input = Input {

@@ -287,7 +287,7 @@ impl Model {
             }
             let l = self.look_res.intern(res).0;
             tx.s.reps[r].pc = Pc::Idle;
-            self.fold(&mut tx, r, lag, st, Ev::Looked(l));
+            self.fold(&mut tx, r, lag, st, Ev::Looked { act, res: l });
             out.push(Edge {
                 label: tx.label,
                 state: tx.s,

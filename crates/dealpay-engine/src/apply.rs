@@ -619,7 +619,7 @@ impl<'a> Ctx<'a> {
     ) {
         let mut ids = found.unresolved;
         push_unique(&mut ids, waiting.clone());
-        let step = self.policy.clock_margin.max(Duration::from_secs(1));
+        let step = self.policy.window_lookup_every.max(Duration::from_secs(1));
         // One second past the end, so the last lookup is surely sent after it.
         let last = dead_after
             .checked_add(jiff::SignedDuration::from_secs(1))

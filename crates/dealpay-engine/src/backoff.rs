@@ -58,6 +58,9 @@ pub struct Policy {
     /// Clock difference allowed between this host and the API (and between replicas) on top of
     /// `signature_ttl` before a request given up on is taken as dead.
     pub clock_margin: Duration,
+    /// While such a request may still execute, how often its ids are looked up (a lookup that finds
+    /// them paid settles them at once; the one that proves them unpaid is made after the window).
+    pub window_lookup_every: Duration,
 }
 
 /// TC3-HMAC-SHA256: the API refuses a request whose timestamp is older than this.
@@ -109,6 +112,7 @@ impl Default for Policy {
             start_attempts: true,
             signature_ttl: SIGNATURE_TTL,
             clock_margin: Duration::from_secs(60),
+            window_lookup_every: Duration::from_secs(60),
         }
     }
 }

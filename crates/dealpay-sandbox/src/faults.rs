@@ -38,6 +38,13 @@ pub enum Fault {
     ChargeThenDrop,
     /// Charge, then answer `InternalError`.
     ChargeThenInternalError,
+    /// Cut the client off at once without an answer, and run the request `ms` later, as a request that
+    /// sat in the API's queue: it executes only if its X-TC-Timestamp is still inside the signature
+    /// window then (else it is counted as `AuthFailure.SignatureExpire` and changes nothing).
+    Late {
+        /// Milliseconds until the request runs.
+        ms: u64,
+    },
     /// Charge only some orders and answer success listing only those: orders named in `orders`
     /// stay unpaid; without `orders`, only the first half (rounded up) of the request is charged.
     PartialPayment,

@@ -36,6 +36,8 @@ struct Accepted {
     secret_id: String,
     call: Call,
     plan: faults::Plan,
+    /// X-TC-Timestamp, as authenticated.
+    timestamp: i64,
 }
 
 enum Answer {
@@ -111,7 +113,11 @@ fn accept(
         content_sha256: header_str(headers, "x-tc-content-sha256"),
         body,
     };
-    let account = auth::authenticate(&st.world, &input, unix_now())?;
+    let account = auth::authenticate_within(&st.world, &input, unix_now(), st.signature_ttl)?;
+    let timestamp = input
+        .timestamp
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or_default();
     let (uin, secret_id) = (account.uin.clone(), account.secret_id.clone());
     let media = content_type
         .and_then(|c| c.split(';').next())
@@ -135,6 +141,7 @@ fn accept(
         secret_id,
         call,
         plan,
+        timestamp,
     })
 }
 
@@ -201,6 +208,7 @@ fn fault_name(f: &Fault) -> &'static str {
         Fault::ChargeThenDrop => "chargeThenDrop",
         Fault::ChargeThenInternalError => "chargeThenInternalError",
         Fault::PartialPayment => "partialPayment",
+        Fault::Late { .. } => "late",
     }
 }
 
@@ -322,6 +330,11 @@ pub async fn tencent_api(
     if !a.plan.delay_before.is_zero() {
         tokio::time::sleep(a.plan.delay_before).await;
     }
+    if let Some(late @ Fault::Late { ms }) = a.plan.instead.clone() {
+        record_fault(&mut shared.lock(), &action, &late);
+        tokio::spawn(run_late(shared.clone(), a, action, request_id, ms));
+        return cut_off(conn).await;
+    }
     let answer = if let Some(f) = &a.plan.instead {
         let mut st = shared.lock();
         record_fault(&mut st, &action, f);
@@ -358,12 +371,29 @@ pub async fn tencent_api(
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
             r
         }
-        Answer::Drop => {
-            if let Some(Extension(c)) = conn {
-                c.kill();
-            }
-            // The connection task drops the socket before this future is polled again.
-            std::future::pending().await
-        }
+        Answer::Drop => cut_off(conn).await,
     }
+}
+
+async fn cut_off(conn: Option<Extension<ConnHandle>>) -> Response {
+    if let Some(Extension(c)) = conn {
+        c.kill();
+    }
+    // The connection task drops the socket before this future is polled again.
+    std::future::pending().await
+}
+
+/// A request the client was cut off from, run `ms` later if its signature is still valid then.
+async fn run_late(shared: Arc<Shared>, a: Accepted, action: String, request_id: String, ms: u64) {
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    let mut st = shared.lock();
+    if unix_now().abs_diff(a.timestamp) > st.signature_ttl.unsigned_abs() {
+        let expired = ApiFailure::new(
+            "AuthFailure.SignatureExpire",
+            "Signature expired while the request was queued.",
+        );
+        record(&mut st, &action, &Err(expired));
+        return;
+    }
+    run_call(&mut st, &a, &action, &request_id);
 }

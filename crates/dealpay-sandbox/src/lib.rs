@@ -121,6 +121,10 @@ pub struct SandboxArgs {
         hide_env_values = true
     )]
     pub admin_token: Option<String>,
+    /// Seconds a signed request stays valid after its X-TC-Timestamp (Tencent's API: 300). Shorter only
+    /// for tests, with the operator's `--signature-ttl` set the same.
+    #[arg(long, env = "DEALPAY_SANDBOX_SIGNATURE_TTL", default_value_t = 300)]
+    pub signature_ttl: u64,
     /// Print the demo world as a state file and exit.
     #[arg(long)]
     pub print_demo_state: bool,
@@ -143,6 +147,9 @@ pub struct SandboxConfig {
     pub allow_remote: bool,
     /// When set, the admin API answers 401 without `Authorization: Bearer <token>`.
     pub admin_token: Option<String>,
+    /// Seconds a signed request stays valid after its X-TC-Timestamp (Tencent: 300). Tests shorten
+    /// it, with the operator's `--signature-ttl` set the same, to wait out late requests quickly.
+    pub signature_ttl: u64,
 }
 
 impl Default for SandboxConfig {
@@ -155,6 +162,7 @@ impl Default for SandboxConfig {
             double_charge: false,
             allow_remote: false,
             admin_token: None,
+            signature_ttl: auth::MAX_CLOCK_SKEW as u64,
         }
     }
 }
@@ -192,11 +200,13 @@ impl Sandbox {
             addr: config.listen,
             source,
         })?;
-        let shared = Arc::new(Shared::new(State::new(
+        let mut state = State::new(
             world,
             config.rate_limit,
             ChargeMode::from_flag(config.double_charge),
-        )));
+        );
+        state.signature_ttl = i64::try_from(config.signature_ttl.max(1)).unwrap_or(i64::MAX);
+        let shared = Arc::new(Shared::new(state));
         let (https, acceptor, ca_pem) = match tls {
             Some((a, ca)) => (true, Some(a), ca),
             None => (false, None, None),
@@ -366,6 +376,7 @@ pub async fn run(args: SandboxArgs) -> i32 {
         double_charge: args.double_charge,
         allow_remote: args.allow_remote,
         admin_token: args.admin_token.clone(),
+        signature_ttl: args.signature_ttl,
     };
     let signals = StopSignals::install();
     let sandbox = match Sandbox::start(config).await {

@@ -61,6 +61,8 @@ pub struct State {
     pub limiter: RateLimiter,
     /// Whether already charged orders are charged again (a setting: reset keeps it).
     pub charge_mode: ChargeMode,
+    /// Seconds a signed request stays valid after its X-TC-Timestamp (Tencent: 300; a setting).
+    pub signature_ttl: i64,
     /// Order ids with a ledger entry, so that marking duplicates does not scan the ledger.
     charged: HashSet<String>,
     next_fault_id: u64,
@@ -76,6 +78,7 @@ impl State {
             stats: Stats::default(),
             limiter: RateLimiter::new(rate_limit),
             charge_mode,
+            signature_ttl: crate::auth::MAX_CLOCK_SKEW,
             charged: HashSet::new(),
             next_fault_id: 1,
         };

@@ -32,9 +32,27 @@ pub struct ClientArgs {
     /// Optional ceiling on Tencent API requests per second of the whole process (0 = none).
     #[arg(long, env = "DEALPAY_GLOBAL_RATE", default_value_t = 0)]
     pub global_rate: u32,
+    /// Seconds the API executes a signed request after its X-TC-Timestamp (TC3: 300). PayDeals is signed
+    /// with its attempt's start, and after an unknown outcome no new PayDeals goes out for the same
+    /// orders until this plus --clock-margin has passed. Lower it only against a simulator configured
+    /// the same (`dealpay sandbox --signature-ttl`).
+    #[arg(long, env = "DEALPAY_SIGNATURE_TTL", default_value_t = 300)]
+    pub signature_ttl: u64,
+    /// Seconds of clock difference allowed between this host, other replicas and the API, added to
+    /// --signature-ttl before a request given up on is taken as dead.
+    #[arg(long, env = "DEALPAY_CLOCK_MARGIN", default_value_t = 60)]
+    pub clock_margin: u64,
 }
 
 impl ClientArgs {
+    /// The signature window and clock margin, as the engine's policy holds them.
+    pub fn request_window(&self) -> (Duration, Duration) {
+        (
+            Duration::from_secs(self.signature_ttl.max(1)),
+            Duration::from_secs(self.clock_margin),
+        )
+    }
+
     /// The client configuration these flags describe.
     pub fn client_config(&self) -> ClientConfig {
         ClientConfig {

@@ -542,7 +542,8 @@ fn pays(w: &World) -> usize {
 /// meets the new generation, and the decision on the fresh object pays nothing.
 #[test]
 fn a_spec_edited_during_a_pricing_call_is_obeyed_after_the_conflict() {
-    let edits: [(&str, fn(&mut DealPaymentSpec)); 4] = [
+    type Edit = fn(&mut DealPaymentSpec);
+    let edits: [(&str, Edit); 4] = [
         ("suspend", |s| s.suspend = true),
         ("dry run", |s| s.dry_run = true),
         ("lower cap", |s| s.max_total_cost = Some("1.00".into())),
