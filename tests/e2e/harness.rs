@@ -217,10 +217,17 @@ pub struct SandboxProc {
     http: reqwest::Client,
 }
 
+/// The signature window the sandbox processes and the operators of these tests share (Tencent's is
+/// 300 s): a lost answer is waited out in seconds, not minutes.
+pub const SIGNATURE_TTL: &str = "5";
+/// The operators' clock margin on top of it (one host, one clock).
+pub const CLOCK_MARGIN: &str = "1";
+
 impl SandboxProc {
     pub async fn start(extra: &[&str]) -> Self {
         let mut child = Command::new(dealpay_bin())
             .args(["sandbox", "--listen", "127.0.0.1:0"])
+            .env("DEALPAY_SANDBOX_SIGNATURE_TTL", SIGNATURE_TTL)
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -466,6 +473,8 @@ impl Operator {
             .env_remove("TENCENTCLOUD_SECRET_KEY")
             .env_remove("DEALPAY_TEST_FAILPOINT")
             .env_remove("DEALPAY_TEST_FAILPOINT_FILE")
+            .env("DEALPAY_SIGNATURE_TTL", SIGNATURE_TTL)
+            .env("DEALPAY_CLOCK_MARGIN", CLOCK_MARGIN)
             .envs(opts.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(file)
