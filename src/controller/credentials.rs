@@ -59,19 +59,7 @@ async fn from_secret(
         .get_opt(name)
         .await
     {
-        Ok(Some(secret)) => match credentials_from_secret(&secret) {
-            Ok(c) => {
-                let c = c.with_account(account_of(&secret));
-                let version = secret.resource_version().unwrap_or_default();
-                (
-                    CredentialsState::Available {
-                        version: format!("{ns}/{name}@{version}"),
-                    },
-                    Some(c),
-                )
-            }
-            Err(e) => unavailable(Reason::SecretInvalid, format!("Secret {ns}/{name}: {e}")),
-        },
+        Ok(Some(secret)) => from_contents(ns, name, &secret),
         Ok(None) => unavailable(
             Reason::SecretNotFound,
             format!("Secret {ns}/{name} not found"),
@@ -87,6 +75,20 @@ async fn from_secret(
             Reason::SecretUnreadable,
             format!("cannot read Secret {ns}/{name}: {e}"),
         ),
+    }
+}
+
+/// The credentials a Secret holds, versioned by what they contain: a write that changes only metadata
+/// (an annotation, a label, External Secrets' refresh) is not new credentials, so it resets no
+/// backoff and ends no stall.
+fn from_contents(ns: &str, name: &str, secret: &Secret) -> (CredentialsState, Option<Credentials>) {
+    match credentials_from_secret(secret) {
+        Ok(c) => {
+            let c = c.with_account(account_of(secret));
+            let version = format!("{ns}/{name}#{}", c.fingerprint());
+            (CredentialsState::Available { version }, Some(c))
+        }
+        Err(e) => unavailable(Reason::SecretInvalid, format!("Secret {ns}/{name}: {e}")),
     }
 }
 
@@ -180,5 +182,39 @@ mod tests {
             Some("team-a")
         );
         assert_eq!(account_of(&secret(&[("accountId", "  ")])), None);
+    }
+
+    fn version_of(s: &Secret) -> String {
+        match from_contents("ns", "creds", s).0 {
+            CredentialsState::Available { version } => version,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Issue 21, defect 6: External Secrets, Argo CD annotations or a metadata-only edit rewrite the
+    /// Secret (a new resourceVersion) without new credentials; that must not reset a backoff or a stall.
+    #[test]
+    fn the_version_follows_the_contents_not_the_resource_version() {
+        let mut a = secret(&[("secretId", "AKIDx"), ("secretKey", "k1")]);
+        a.metadata.resource_version = Some("100".into());
+        let mut b = a.clone();
+        b.metadata.resource_version = Some("101".into());
+        b.metadata.annotations =
+            Some([("argocd.argoproj.io/sync".to_string(), "x".to_string())].into());
+        assert_eq!(
+            version_of(&a),
+            version_of(&b),
+            "metadata only: same credentials"
+        );
+        let rotated = secret(&[("secretId", "AKIDx"), ("secretKey", "k2")]);
+        assert_ne!(
+            version_of(&a),
+            version_of(&rotated),
+            "a new key is new credentials"
+        );
+        let token = secret(&[("secretId", "AKIDx"), ("secretKey", "k1"), ("token", "t")]);
+        assert_ne!(version_of(&a), version_of(&token));
+        let v = version_of(&a);
+        assert!(!v.contains("AKIDx") && !v.contains("k1"), "{v}");
     }
 }

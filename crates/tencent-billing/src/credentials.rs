@@ -78,6 +78,24 @@ impl Credentials {
         self.account.as_deref().unwrap_or(&self.secret_id)
     }
 
+    /// A short digest of everything that signs a request (id, key, token, account): equal exactly when
+    /// the credentials are the same, and no help in guessing any of them (16 hex digits of SHA-256).
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest as _;
+        let mut h = sha2::Sha256::new();
+        h.update(b"dealpay credentials v1\0");
+        for part in [
+            self.secret_id.as_str(),
+            self.secret_key.expose(),
+            self.token.as_ref().map_or("", |t| t.expose()),
+            self.account.as_deref().unwrap_or(""),
+        ] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part.as_bytes());
+        }
+        hex::encode(h.finalize())[..16].to_string()
+    }
+
     /// The account's label in metrics and logs: the named account as given, else `key-` and the first
     /// 12 hex digits of the SecretId's SHA-256 (never the SecretId itself).
     pub fn account_label(&self) -> String {
