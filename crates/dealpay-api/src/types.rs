@@ -279,6 +279,10 @@ pub struct OrderRecord {
     /// What it cost (RealTotalCost, in cents; for a big deal, its sub-orders together), once a lookup saw it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_cents: Option<i64>,
+    /// Whether `id` is an order or a big deal (absent in records written before it was kept: the
+    /// spec's kind), so that a spec switched between orderIds and bigDealIds still looks it up right.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<IdKind>,
 }
 
 /// Orders priced before paying: what they cost and what stands in the way.

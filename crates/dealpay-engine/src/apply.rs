@@ -188,6 +188,7 @@ impl<'a> Ctx<'a> {
     pub fn record(
         &mut self,
         id: &str,
+        kind: IdKind,
         state: OrderState,
         tencent_status: Option<i64>,
         request_id: Option<String>,
@@ -200,7 +201,15 @@ impl<'a> Ctx<'a> {
             tencent_status,
             request_id,
             cost_cents,
+            kind: Some(kind),
         });
+    }
+
+    /// The kind of a recorded id: as recorded, else (an older record) the spec's.
+    pub fn kind_of(&self, id: &str) -> IdKind {
+        self.record_of(id)
+            .and_then(|o| o.kind)
+            .unwrap_or_else(|| self.spec.targets().0)
     }
 
     pub fn record_of(&self, id: &str) -> Option<&OrderRecord> {
@@ -213,8 +222,29 @@ impl<'a> Ctx<'a> {
 
     /// Adds ids to the pending lookup (one lookup settles everything); a new reason only replaces
     /// `Delivery`, which is the weakest.
+    ///
+    /// One lookup has one kind. A lookup of another kind replaces a pending delivery check (the
+    /// delivering ids are pended again once it is settled); a delivery check waits for a pending
+    /// lookup of another kind. Two unknown outcomes of different kinds cannot meet: no attempt starts
+    /// while an unknown outcome is pending.
     pub fn pend(&mut self, kind: IdKind, ids: Vec<String>, since: Time, reason: LookupReason) {
+        if let Some(p) = self.st.pending_lookup.as_ref()
+            && p.kind != kind
+        {
+            if reason == LookupReason::Delivery {
+                return;
+            }
+            debug_assert_eq!(
+                p.reason,
+                LookupReason::Delivery,
+                "two lookups of different kinds that are not delivery checks"
+            );
+            if p.reason == LookupReason::Delivery {
+                self.st.pending_lookup = None;
+            }
+        }
         match self.st.pending_lookup.as_mut() {
+            Some(p) if p.kind != kind => {}
             Some(p) => {
                 push_unique(&mut p.ids, ids);
                 if p.reason == LookupReason::Delivery {
@@ -367,7 +397,13 @@ impl<'a> Ctx<'a> {
     fn record_paid(&mut self, attempt: &Attempt, resp: &PayDealsResponse, ids: &[String]) {
         let rid = Some(resp.request_id.clone()).filter(|r| !r.is_empty());
         for id in ids {
-            self.record(id, OrderState::Delivering, Some(status::PAID), rid.clone());
+            self.record(
+                id,
+                attempt.kind,
+                OrderState::Delivering,
+                Some(status::PAID),
+                rid.clone(),
+            );
         }
         push_unique(&mut self.st.order_ids, resp.order_ids.clone());
         push_unique(&mut self.st.big_deal_ids, resp.big_deal_ids.clone());
@@ -576,7 +612,13 @@ impl<'a> Ctx<'a> {
                 }
                 Verdict::Unpayable(s) => {
                     explained = true;
-                    self.record(id, OrderState::Unpayable, Some(s), rid.clone());
+                    self.record(
+                        id,
+                        pending.kind,
+                        OrderState::Unpayable,
+                        Some(s),
+                        rid.clone(),
+                    );
                 }
                 // PayDeals listed it as paid: an unpaid answer is the lookup lagging, never a reason to pay.
                 Verdict::Unpaid if was_paid => unresolved.push(id.clone()),
@@ -708,9 +750,13 @@ impl<'a> Ctx<'a> {
                     )),
                 },
                 _ if v.charged() => self.record_found(id, v, &deals, pending.kind, rid.clone()),
-                Verdict::Unpayable(s) => {
-                    self.record(id, OrderState::Unpayable, Some(s), rid.clone())
-                }
+                Verdict::Unpayable(s) => self.record(
+                    id,
+                    pending.kind,
+                    OrderState::Unpayable,
+                    Some(s),
+                    rid.clone(),
+                ),
                 Verdict::NotFound => {
                     problems.push(format!("{id}: not found by DescribeDealsByCond"))
                 }
@@ -780,7 +826,13 @@ impl<'a> Ctx<'a> {
             _ => OrderState::PartlyUnpayable,
         };
         let first_new = self.state_of(id).is_none_or(|s| !s.charged());
-        self.record(id, state, deals.first().map(|d| d.status), rid.clone());
+        self.record(
+            id,
+            kind,
+            state,
+            deals.first().map(|d| d.status),
+            rid.clone(),
+        );
         if let Some(cost) = cost_of(deals)
             && let Some(o) = self.st.orders.iter_mut().find(|o| o.id == id)
         {

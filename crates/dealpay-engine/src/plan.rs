@@ -720,14 +720,25 @@ fn held(remaining: &[String]) -> Gate {
 }
 
 /// Paid ids whose delivery is not confirmed: look them up (on their own backoff).
-fn delivery_gate(ctx: &mut Ctx<'_>, kind: IdKind, delivering: Vec<String>) -> Gate {
+fn delivery_gate(ctx: &mut Ctx<'_>, delivering: Vec<String>) -> Gate {
     let listed = ctx.st.pending_lookup.as_ref().map(|p| p.ids.clone());
     let missing: Vec<String> = delivering
         .iter()
         .filter(|id| !listed.as_ref().is_some_and(|l| l.contains(id)))
         .cloned()
         .collect();
-    if !missing.is_empty() {
+    // Each id is looked up as what it is; ids of the other kind wait for this lookup to settle.
+    let kind = ctx
+        .st
+        .pending_lookup
+        .as_ref()
+        .map(|p| p.kind)
+        .or_else(|| missing.first().map(|id| ctx.kind_of(id)));
+    let missing: Vec<String> = missing
+        .into_iter()
+        .filter(|id| Some(ctx.kind_of(id)) == kind)
+        .collect();
+    if let Some(kind) = kind.filter(|_| !missing.is_empty()) {
         let since = ctx.st.paid_at.unwrap_or_else(|| Time::seconds(ctx.now));
         ctx.pend(kind, missing, since, LookupReason::Delivery);
     }
@@ -839,7 +850,7 @@ fn choose(ctx: &mut Ctx<'_>) -> Gate {
     if delivering.is_empty() {
         return blocked.unwrap_or_else(|| unreachable!("remaining is not empty"));
     }
-    let delivery = delivery_gate(ctx, kind, delivering);
+    let delivery = delivery_gate(ctx, delivering);
     match blocked {
         Some(b) => combine(b, delivery),
         None => delivery,

@@ -128,6 +128,7 @@ mod tests {
             tencent_status: None,
             request_id: None,
             cost_cents: cost,
+            kind: None,
         }
     }
 

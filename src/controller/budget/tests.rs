@@ -40,6 +40,7 @@ fn paid(at: &str, cents: i64) -> DealPaymentStatus {
             tencent_status: Some(4),
             request_id: None,
             cost_cents: Some(cents),
+            kind: None,
         }],
         ..Default::default()
     }

@@ -421,6 +421,7 @@ fn a_late_answer_never_downgrades_what_another_replica_established() {
             tencent_status: Some(4),
             request_id: Some("rid-other".into()),
             cost_cents: None,
+            kind: None,
         }];
     });
     let next = block_on(reconcile(&w, &spec(&["o1"]))).unwrap();

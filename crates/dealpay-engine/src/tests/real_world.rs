@@ -201,3 +201,44 @@ fn a_resumed_status_is_priced_again() {
     let st = verify_first(st, &spec(&["o1"]), ts(T0));
     assert!(st.quote.is_none());
 }
+
+/// Issue 21, defect 7: o1 is delivering when the spec switches to `bigDealIds: [b1]` and b1's answer
+/// is lost. b1 must be looked up as a big deal (not merged into o1's order lookup, never found), and
+/// o1's delivery check comes back afterwards, as an order.
+#[test]
+fn ids_of_different_kinds_are_never_looked_up_as_one_kind() {
+    let mut r = Run::new(spec(&["o1"]));
+    r.step(Event::Observe);
+    r.step(ok(&["o1"], "rid-1"));
+    assert_eq!(r.st().orders[0].state, OrderState::Delivering);
+    r.spec = DealPaymentSpec {
+        big_deal_ids: vec!["b1".into()],
+        ..Default::default()
+    };
+    r.generation = 2;
+    let d = r.step(Event::Observe);
+    let Action::Pay { attempt, .. } = &d.action else {
+        panic!("{:?}", d.action)
+    };
+    assert_eq!(attempt.kind, IdKind::BigDeal);
+    let d = r.step(lost());
+    let Action::LookUp { kind, ids, .. } = &d.action else {
+        panic!("{:?}", d.action)
+    };
+    assert_eq!(
+        (*kind, ids.as_slice()),
+        (IdKind::BigDeal, &["b1".to_string()][..])
+    );
+    r.advance(400);
+    let d = r.step(looked_up(vec![deal("s1", "b1", 4)]));
+    let Action::LookUp { kind, ids, .. } = &d.action else {
+        panic!("o1's delivery is checked next: {:?}", d.action)
+    };
+    assert_eq!(
+        (*kind, ids.as_slice()),
+        (IdKind::Order, &["o1".to_string()][..])
+    );
+    let d = r.step(looked_up(vec![deal("o1", "", 4)]));
+    assert_eq!(d.action, Action::Done);
+    assert_eq!(r.st().attempts, 2);
+}
