@@ -3,6 +3,7 @@
 pub mod admission;
 mod class;
 pub mod money;
+pub mod receipt;
 mod reason;
 pub mod rules;
 pub mod schema;
@@ -12,7 +13,8 @@ pub mod validate;
 
 pub use class::ErrorClass;
 pub use reason::{ConditionType, Reason};
-pub use schema::{crd, crd_yaml};
+pub use receipt::{PaymentReceipt, PaymentReceiptSpec, PaymentReceiptStatus, ReceiptState};
+pub use schema::{crd, crd_yaml, receipt_crd_yaml};
 pub use time::Time;
 pub use types::*;
 pub use validate::{validate_spec, validate_update};

@@ -150,6 +150,10 @@ pub struct DealPaymentStatus {
     /// Write-ahead record of a PayDeals call: persisted before the call, cleared when its outcome is known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_flight: Option<Box<Attempt>>,
+    /// Attempts whose outcome is not settled yet, each with a Pending PaymentReceipt; an attempt leaves
+    /// this list once its receipt records what it charged (or that it charged nothing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open_attempts: Vec<Attempt>,
     /// Ids whose payment outcome is unknown and must be looked up before anything else.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_lookup: Option<Box<PendingLookup>>,
@@ -353,6 +357,10 @@ pub struct Attempt {
     /// What the ids were priced at just before the call, in cents, when a cap or dry run priced them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quoted_cents: Option<i64>,
+    /// RequestId of the PayDeals answer that listed ids as paid (kept while the attempt is open, for
+    /// its receipt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered: Option<String>,
 }
 
 /// Ids to look up with DescribeDealsByCond: outcomes to establish, deliveries to confirm.

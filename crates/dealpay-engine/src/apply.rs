@@ -29,6 +29,8 @@ pub(super) struct Ctx<'a> {
     pub credentials: CredentialsState,
     pub policy: &'a Policy,
     pub notes: Vec<Note>,
+    /// Attempts settled by this decision (see `receipts.rs`).
+    pub settled: Vec<super::receipts::SettledAttempt>,
     /// True when deciding on an observation (no answer in hand): only then is an attempt recorded in
     /// flight known to be orphaned; while folding an answer it may be another replica's live call.
     pub observed: bool,
@@ -104,6 +106,7 @@ impl<'a> Ctx<'a> {
             credentials: input.credentials.clone(),
             policy,
             notes: Vec::new(),
+            settled: Vec::new(),
             observed: matches!(input.event, Event::Observe),
         }
     }
@@ -393,9 +396,29 @@ impl<'a> Ctx<'a> {
             && self.st.in_flight.is_none()
     }
 
+    /// Takes an open attempt out of `openAttempts` with what its receipt says.
+    fn close_attempt(
+        &mut self,
+        id: &str,
+        settle: impl FnOnce(Attempt) -> super::receipts::SettledAttempt,
+    ) {
+        if let Some(i) = self.st.open_attempts.iter().position(|a| a.id == id) {
+            let a = self.st.open_attempts.remove(i);
+            self.settled.push(settle(a));
+        }
+    }
+
     /// Records ids PayDeals listed as paid: charged, delivery to be confirmed by a lookup.
     fn record_paid(&mut self, attempt: &Attempt, resp: &PayDealsResponse, ids: &[String]) {
         let rid = Some(resp.request_id.clone()).filter(|r| !r.is_empty());
+        if let Some(a) = self
+            .st
+            .open_attempts
+            .iter_mut()
+            .find(|a| a.id == attempt.id)
+        {
+            a.answered = rid.clone().or(Some(String::new()));
+        }
         for id in ids {
             self.record(
                 id,
@@ -462,6 +485,16 @@ impl<'a> Ctx<'a> {
     fn on_pay_error(&mut self, attempt: Attempt, e: &CallError) {
         let err = last_error(e);
         let text = describe(&err);
+        if !matches!(
+            err.class,
+            ErrorClass::OutcomeUnknown | ErrorClass::ChargedNotDelivered
+        ) {
+            // Refused before processing (InvalidDeal included: the ids may be paid, but not by this
+            // call): its receipt is settled now, whatever the lookup then finds.
+            self.close_attempt(&attempt.id, |a| {
+                super::receipts::SettledAttempt::refused(a, &err.code)
+            });
+        }
         if err.class != ErrorClass::OutcomeUnknown {
             self.st.unknown_outcomes = 0;
         }

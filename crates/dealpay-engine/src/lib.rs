@@ -8,6 +8,7 @@ pub mod backoff;
 pub mod conditions;
 mod lookup;
 mod plan;
+pub mod receipts;
 pub mod spend;
 mod time;
 
@@ -198,6 +199,9 @@ pub struct Decision {
     pub action: Action,
     /// Events to emit.
     pub notes: Vec<Note>,
+    /// Attempts whose outcome became known: settle their receipts before writing `status` (which no
+    /// longer lists them in `openAttempts`).
+    pub settled: Vec<receipts::SettledAttempt>,
 }
 
 /// Prepares a status carried over from elsewhere: every target id not already pending is looked up

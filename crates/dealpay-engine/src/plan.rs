@@ -684,9 +684,11 @@ fn start_attempt(ctx: &mut Ctx<'_>, kind: IdKind, remaining: Vec<String>) -> Gat
         ids: remaining.clone(),
         generation: ctx.generation,
         quoted_cents,
+        answered: None,
     };
     let request = pay_request(ctx, kind, &remaining);
     ctx.st.in_flight = Some(Box::new(attempt.clone()));
+    ctx.st.open_attempts.push(attempt.clone());
     ctx.st.attempts = ctx.st.attempts.saturating_add(1);
     let priced = quoted_cents.map(|c| format!(", priced {}", format_cents(c)));
     let what = format!(
@@ -932,6 +934,7 @@ fn desired(s: &Summary, paid: Desired) -> Vec<Desired> {
 /// Chooses the action and writes the conditions that explain it.
 pub(super) fn plan(mut ctx: Ctx<'_>) -> Decision {
     let (action, s) = choose(&mut ctx);
+    super::receipts::settle_open(&mut ctx);
     let paid = paid_condition(&ctx);
     let payable = payable_condition(&ctx);
     let before = ctx.st.total_cost.take();
@@ -952,5 +955,6 @@ pub(super) fn plan(mut ctx: Ctx<'_>) -> Decision {
         status: ctx.st,
         action,
         notes: ctx.notes,
+        settled: ctx.settled,
     }
 }

@@ -146,6 +146,7 @@ mod tests {
             ids: vec!["o1".into()],
             generation: 1,
             quoted_cents: Some(1200),
+            answered: None,
         }));
         let c = charge(&st).unwrap();
         assert_eq!(c.cents, 1200, "an attempt in flight counts its quote");

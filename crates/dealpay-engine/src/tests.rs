@@ -100,6 +100,7 @@ fn answer(result: Result<PayDealsResponse, CallError>) -> Event {
             ids: vec![],
             generation: 0,
             quoted_cents: None,
+            answered: None,
         },
         result,
     }
@@ -1520,3 +1521,4 @@ fn a_charge_that_differs_from_its_pricing_is_an_event_naming_both() {
 
 mod pay_together;
 mod real_world;
+mod receipts;

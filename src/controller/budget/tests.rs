@@ -25,6 +25,7 @@ fn attempting(id: &str, cents: i64) -> DealPaymentStatus {
             ids: vec![format!("o-{id}")],
             generation: 1,
             quoted_cents: Some(cents),
+            answered: None,
         })),
         ..Default::default()
     }

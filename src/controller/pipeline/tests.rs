@@ -134,6 +134,7 @@ fn paid(ids: &[&str]) -> Event {
             ids: vec![],
             generation: 1,
             quoted_cents: None,
+            answered: None,
         },
         result: Ok(PayDealsResponse {
             order_ids: ids.iter().map(|s| s.to_string()).collect(),
