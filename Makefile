@@ -14,6 +14,7 @@ fmt:
 crd:
 	cargo run --quiet -- crd > crds/billing.dealpay.dev_dealpayments.yaml
 	cargo run --quiet -- crd --json-schema > schemas/dealpayment_v1alpha1.json
+	cargo run --quiet -- crd --receipt > crds/billing.dealpay.dev_paymentreceipts.yaml
 
 bench:
 	cargo bench --bench sandbox_throughput

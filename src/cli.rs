@@ -33,8 +33,11 @@ pub enum Command {
     /// Print the DealPayment CustomResourceDefinition as YAML.
     Crd {
         /// Print instead the JSON Schema of a DealPayment (kubeconform's layout; `schemas/` holds it).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "receipt")]
         json_schema: bool,
+        /// Print instead the PaymentReceipt CRD (the payment journal).
+        #[arg(long)]
+        receipt: bool,
     },
     /// Serve a local simulator of the Tencent Billing API (not in the image's binary: `sandbox` feature).
     #[cfg(feature = "sandbox")]
@@ -94,9 +97,14 @@ pub async fn run(cli: Cli) -> i32 {
     init_logging(&cli.log_level, cli.log_format);
     match cli.command {
         Command::Run(args) => crate::controller::run(*args).await,
-        Command::Crd { json_schema } => {
+        Command::Crd {
+            json_schema,
+            receipt,
+        } => {
             if json_schema {
                 print!("{}", crate::api::admission::json_schema_text());
+            } else if receipt {
+                print!("{}", crate::api::receipt_crd_yaml());
             } else {
                 print!("{}", crate::api::crd_yaml());
             }

@@ -374,3 +374,50 @@ fn crd_json_schema_and_dealpay_pay_agree_on_every_pattern() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+const RECEIPT_CRD_FILE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/crds/billing.dealpay.dev_paymentreceipts.yaml"
+);
+
+#[test]
+fn the_receipt_crd_matches_the_types_and_a_settled_receipt_is_immutable() {
+    let on_disk = std::fs::read_to_string(RECEIPT_CRD_FILE).expect("crds/ file exists");
+    assert!(
+        on_disk == dealpay_operator::api::receipt_crd_yaml(),
+        "crds/ is stale: run `make crd`"
+    );
+    let crd: Value = serde_norway::from_str(&on_disk).unwrap();
+    let version = &crd["spec"]["versions"][0];
+    assert!(
+        version.get("subresources").is_none(),
+        "created with its state in one write"
+    );
+    let schema = &version["schema"]["openAPIV3Schema"];
+    let receipt = |state: &str, amount: &str| {
+        json!({"apiVersion": "billing.dealpay.dev/v1alpha1", "kind": "PaymentReceipt",
+               "metadata": {"name": "r"},
+               "spec": {"dealPayment": {"name": "p", "uid": "u", "generation": 1}, "attemptId": "a",
+                        "attempt": 1, "startedAt": "2026-12-01T00:00:00Z", "kind": "Order",
+                        "ids": ["o1"], "orderCount": 1, "account": "key-x"},
+               "status": {"state": state, "amount": amount}})
+    };
+    let check = |new: &Value, old: &Value| {
+        Validator::new()
+            .validate(schema, new, Some(old))
+            .map_err(|e| e.to_string())
+    };
+    let pending = receipt("Pending", "1.00");
+    let charged = receipt("Charged", "1.00");
+    assert!(check(&charged, &pending).is_ok(), "Pending is settled once");
+    let err = check(&receipt("Charged", "0.01"), &charged).unwrap_err();
+    assert!(err.contains("immutable"), "{err}");
+    assert!(check(&receipt("Pending", "1.00"), &charged).is_err());
+    let mut other = pending.clone();
+    other["spec"]["ids"] = json!(["o2"]);
+    assert!(
+        check(&other, &pending)
+            .unwrap_err()
+            .contains("spec never changes")
+    );
+}

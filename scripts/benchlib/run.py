@@ -67,6 +67,7 @@ class Bench:
         r["load_average_start"] = load_average()
         self.kube = Kube()
         subprocess.run(f"{binary} crd | {kubectl()} apply --validate=false -f - >/dev/null", shell=True, check=True)
+        subprocess.run(f"{binary} crd --receipt | {kubectl()} apply --validate=false -f - >/dev/null", shell=True, check=True)
         self.sandbox = Sandbox(binary, self.accounts, orders)
         for ns, (uin, sid, key) in zip(self.namespaces, self.accounts):
             self.kube.namespace_with_secret(ns, sid, key, uin)

@@ -4,7 +4,7 @@
 # lifecycle in a scratch release: install (adopting the CRD kubectl created), an upgrade that must
 # upgrade the CRD, an uninstall that must keep it. The RBAC proofs are in rbac.sh. Sourced.
 
-SERVER_TEMPLATES='!templates/(crd|servicemonitor|prometheusrule)\.yaml$'  # CRD applied apart; no ServiceMonitor CRD here
+SERVER_TEMPLATES='!templates/(crd|receipt-crd|servicemonitor|prometheusrule)\.yaml$'  # CRDs applied apart; no ServiceMonitor CRD here
 HT_RELEASE=dp-helmtest
 HT_NS=dealpay-helmtest
 CRD_NAME=dealpayments.billing.dealpay.dev
@@ -20,7 +20,8 @@ ensure_ns() {
 
 dry_run_crd() {
   local crd="$OUT/crd-default.yaml"
-  select_to "$crd" 'templates/crd\.yaml$' "$OUT/rendered-default.yaml" || return 1
+  # Both CRDs: DealPayment and PaymentReceipt (the payment journal).
+  select_to "$crd" 'templates/(receipt-)?crd\.yaml$' "$OUT/rendered-default.yaml" || return 1
   # kubectl 1.20's client-side validation does not know x-kubernetes-validations: --validate=false.
   if K apply --dry-run=server -f "$crd" >"$OUT/logs/crd-client-validation.log" 2>&1; then
     echo "note: kubectl accepted the CRD with client-side validation too"
@@ -33,7 +34,7 @@ dry_run_crd() {
 
 apply_crd() { # for real, so that DealPayments can be dry-run (and the e2e tests find it)
   K apply --validate=false -f "$OUT/crd-default.yaml" || return 1
-  K wait --for condition=established --timeout=60s "crd/$CRD_NAME"
+  K wait --for condition=established --timeout=60s "crd/$CRD_NAME" crd/paymentreceipts.billing.dealpay.dev
 }
 
 dry_run_rest() { # RENDERED

@@ -6,7 +6,7 @@
 //! [`WindowBudget`] and stalls on its own; the write of a new attempt is checked again here, under one
 //! lock, so two DealPayments reconciled at once cannot both take the last of a budget.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use super::caches::Caches;
 use super::metrics::Metrics;
 use super::settled::Summary;
 use crate::api::money::{format_cents, parse_cents};
-use crate::api::{DealPayment, DealPaymentStatus};
+use crate::api::{DealPayment, DealPaymentStatus, PaymentReceipt};
 use crate::engine::Policy;
 use crate::engine::spend::{Charge, WindowBudget, charge, format_window, parse_window};
 
@@ -88,6 +88,20 @@ pub struct Seen {
     pub uid: String,
     /// Its charge, from status.
     pub charge: Option<Charge>,
+}
+
+impl From<&PaymentReceipt> for Seen {
+    /// One attempt's receipt, under its DealPayment's uid (what this process wrote for that
+    /// DealPayment since it leads, if anything, counts instead: the cache may lag it).
+    fn from(r: &PaymentReceipt) -> Self {
+        Self {
+            uid: r.spec.deal_payment.uid.clone(),
+            charge: r.charge().map(|(at, cents)| Charge {
+                at: at.get(),
+                cents,
+            }),
+        }
+    }
 }
 
 impl From<&Summary> for Seen {
@@ -289,11 +303,20 @@ impl Budgets {
 
     /// Every DealPayment in the caches, by namespace.
     fn seen_all(&self) -> BTreeMap<String, Vec<Seen>> {
-        let mut out: BTreeMap<String, Vec<Seen>> = BTreeMap::new();
-        self.caches.for_each(None, |ns, _, dp| {
-            out.entry(ns.to_string()).or_default().push(Seen::from(dp));
+        let mut namespaces: BTreeSet<String> = BTreeSet::new();
+        self.caches.for_each(None, |ns, _, _| {
+            namespaces.insert(ns.to_string());
         });
-        out
+        self.caches.for_each_receipt(None, |r| {
+            namespaces.insert(r.metadata.namespace.clone().unwrap_or_default());
+        });
+        namespaces
+            .into_iter()
+            .map(|ns| {
+                let seen = self.seen(&ns);
+                (ns, seen)
+            })
+            .collect()
     }
 
     /// Shares the budgets, publishing their figures as the namespace budget gauges of `metrics` at
@@ -309,10 +332,22 @@ impl Budgets {
         budgets
     }
 
+    /// What the namespace spent, from the journal: each attempt's receipt (Charged at its amount,
+    /// Pending at its quote), whether its DealPayment still exists or not, so a deleted or deleted and
+    /// re-created DealPayment counts the same after restarts and failovers. A DealPayment without any
+    /// receipt (written before receipts existed) counts from its status.
     fn seen(&self, namespace: &str) -> Vec<Seen> {
         let mut out = Vec::new();
-        self.caches
-            .for_each(Some(namespace), |_, _, dp| out.push(Seen::from(dp)));
+        let mut journaled: HashSet<String> = HashSet::new();
+        self.caches.for_each_receipt(Some(namespace), |r| {
+            journaled.insert(r.spec.deal_payment.uid.clone());
+            out.push(Seen::from(r));
+        });
+        self.caches.for_each(Some(namespace), |_, _, dp| {
+            if !journaled.contains(dp.uid.as_ref() as &str) {
+                out.push(Seen::from(dp));
+            }
+        });
         out
     }
 

@@ -9,7 +9,7 @@ use kube::ResourceExt;
 use kube::runtime::reflector::Store;
 
 use super::settled::{Settled, Summary};
-use crate::api::DealPayment;
+use crate::api::{DealPayment, PaymentReceipt};
 
 /// One watch's caches.
 #[derive(Clone)]
@@ -24,12 +24,31 @@ pub struct Scope {
 #[derive(Default)]
 pub struct Caches {
     scopes: Mutex<Vec<Scope>>,
+    /// Per watch, the PaymentReceipts (the journal budgets count once a DealPayment is gone).
+    receipts: Mutex<Vec<Store<PaymentReceipt>>>,
 }
 
 impl Caches {
     /// Forgets every watch's cache (a new leadership starts new watches).
     pub fn clear(&self) {
         self.scopes.lock().expect("caches lock").clear();
+        self.receipts.lock().expect("caches lock").clear();
+    }
+
+    pub fn add_receipts(&self, store: Store<PaymentReceipt>) {
+        self.receipts.lock().expect("caches lock").push(store);
+    }
+
+    /// Calls `f` once per cached PaymentReceipt (of `namespace`, if given).
+    pub fn for_each_receipt(&self, namespace: Option<&str>, mut f: impl FnMut(&PaymentReceipt)) {
+        let stores = self.receipts.lock().expect("caches lock").clone();
+        for store in &stores {
+            for r in store.state() {
+                if namespace.is_none_or(|want| r.namespace().as_deref() == Some(want)) {
+                    f(&r);
+                }
+            }
+        }
     }
 
     pub fn add(&self, scope: Scope) {

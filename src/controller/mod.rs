@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod finalizer;
 mod heap;
+pub mod journal;
 pub mod leader;
 pub mod metrics;
 pub mod pipeline;
@@ -29,7 +30,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::{WatchStreamExt, reflector::reflector, watcher};
 use kube::{Api, ResourceExt};
 use tokio::sync::watch;
 
@@ -39,7 +40,7 @@ use credentials::DefaultCredentials;
 use metrics::{Metrics, NamespaceLabels, ObjectLabels, ReasonLabels};
 use reconcile::{Context, CredentialsCache, EventPublisher, error_policy, reconcile};
 
-use crate::api::DealPayment;
+use crate::api::{DealPayment, PaymentReceipt};
 use crate::controller::finalizer::FORCE_DELETE;
 use crate::tencent::{Client as TencentClient, Credentials};
 
@@ -429,6 +430,23 @@ fn scope_controller(
         store: store.clone(),
         settled,
     });
+    // The journal, for budgets: receipts of DealPayments that are gone still count.
+    let receipts_api: Api<PaymentReceipt> = match ns {
+        Some(ns) => Api::namespaced(ctx.kube.clone(), ns),
+        None => Api::all(ctx.kube.clone()),
+    };
+    let (receipts, receipts_writer) = reflector::store();
+    caches.add_receipts(receipts);
+    let receipts_watch = reflector(
+        receipts_writer,
+        watcher(receipts_api, watcher::Config::default().any_semantic()),
+    )
+    .default_backoff()
+    .for_each(|r| async move {
+        if let Err(e) = r {
+            tracing::debug!("receipts watch: {e}");
+        }
+    });
     let secret_events = watcher(secrets, watcher::Config::default())
         .default_backoff()
         .touched_objects();
@@ -437,7 +455,7 @@ fn scope_controller(
         let mut s = shutdown.clone();
         async move { wait_true(&mut s).await }
     };
-    controller
+    let run = controller
         .watches_stream(secret_events, mapper)
         .graceful_shutdown_on(stop)
         .run(reconcile, error_policy, ctx.clone())
@@ -445,7 +463,14 @@ fn scope_controller(
             if let Err(e) = r {
                 tracing::debug!("controller: {e}");
             }
-        })
+        });
+    async move {
+        // The receipts watch lives as long as the controller.
+        tokio::select! {
+            _ = run => {}
+            _ = receipts_watch => {}
+        }
+    }
 }
 
 /// One watch as its controller sees it: trimmed, settled objects routed to the index (`settled.rs`), the

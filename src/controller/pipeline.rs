@@ -8,8 +8,9 @@
 use std::time::Duration;
 
 use super::error::Error;
-use crate::api::{DealPaymentSpec, DealPaymentStatus};
+use crate::api::{Attempt, DealPaymentSpec, DealPaymentStatus};
 use crate::driver::decide_now;
+use crate::engine::receipts::SettledAttempt;
 use crate::engine::{Action, CredentialsState, Decision, Event, Note, NoteType, Policy};
 
 /// Reads and writes one DealPayment's status.
@@ -25,6 +26,21 @@ pub trait StatusStore {
     fn read(&self) -> impl Future<Output = Result<Fresh, Error>> + Send;
     /// Publishes an Event for a note (best effort, never blocks the payment).
     fn publish(&self, note: &Note);
+    /// Journals that PayDeals is about to be called for `attempt` (its PaymentReceipt, Pending), after
+    /// the write-ahead record and before the call; the call is made only if this succeeds, and
+    /// [`Error::Conflict`] means another writer holds this attempt's receipt.
+    fn open_receipt(&self, _attempt: &Attempt) -> impl Future<Output = Result<(), Error>> + Send {
+        async { Ok(()) }
+    }
+    /// Settles the receipts of attempts whose outcome is known, before `status` (which no longer lists
+    /// them open) is written; a receipt already settled is left as it is.
+    fn settle_receipts(
+        &self,
+        _settled: &[SettledAttempt],
+        _status: &DealPaymentStatus,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// The object as the API server holds it now: a decision after a conflict is made on all of it, so a
@@ -99,6 +115,7 @@ pub async fn run<S: StatusStore, C: Caller>(
         stored: start.status.clone(),
         rv: start.resource_version.clone(),
         unsaved: Vec::new(),
+        to_settle: Vec::new(),
     };
     let mut event = Event::Observe;
     let mut calls = 0;
@@ -121,6 +138,16 @@ pub async fn run<S: StatusStore, C: Caller>(
             Action::RequeueAfter(d) => return Ok(Next::After((*d).max(Duration::from_millis(50)))),
             Action::AwaitChange { recheck: Some(d) } => return Ok(Next::After(*d)),
             Action::AwaitChange { recheck: None } | Action::Done => return Ok(Next::Await),
+        }
+        if let Action::Pay { attempt, .. } = &d.action {
+            match store.open_receipt(attempt).await {
+                Ok(()) => {}
+                Err(Error::Conflict) => {
+                    tracing::warn!(attempt = %attempt.id, "another writer holds this attempt's receipt; not calling");
+                    return Ok(Next::After(NOT_NOW));
+                }
+                Err(e) => return Err(e),
+            }
         }
         let Some(answer) = caller.perform(&d.action).await else {
             // The decision to look up was not written on its own (see `Record`).
@@ -148,6 +175,8 @@ struct Record<'a, S> {
     rv: Option<String>,
     /// Answers folded into `stored` since it was last written, oldest first, with their notes.
     unsaved: Vec<(Event, Vec<Note>)>,
+    /// Attempts settled by the decisions in `stored` whose receipts are not written yet.
+    to_settle: Vec<SettledAttempt>,
 }
 
 impl<S: StatusStore> Record<'_, S> {
@@ -159,6 +188,7 @@ impl<S: StatusStore> Record<'_, S> {
         hold: bool,
     ) -> Result<Decision, Error> {
         let d = self.fold(event.clone(), policy);
+        self.to_settle.extend(d.settled.iter().cloned());
         let answered = !matches!(event, Event::Observe);
         let defer = answered && !hold && matches!(d.action, Action::LookUp { .. });
         if self.stored.as_ref() == Some(&d.status) && self.unsaved.is_empty() {
@@ -194,7 +224,13 @@ impl<S: StatusStore> Record<'_, S> {
 
     async fn write_once(&mut self) -> Result<(), Error> {
         let st = self.stored.as_ref().expect("a decided status");
+        if !self.to_settle.is_empty() {
+            // The journal first: a status that no longer lists an attempt open never comes before its
+            // settled receipt (settling twice is harmless, losing a settlement is not).
+            self.store.settle_receipts(&self.to_settle, st).await?;
+        }
         self.rv = Some(self.store.write(st, self.rv.as_deref()).await?);
+        self.to_settle.clear();
         Ok(())
     }
 
@@ -215,8 +251,10 @@ impl<S: StatusStore> Record<'_, S> {
                     let fresh = self.store.read().await?;
                     (self.stored, self.rv) = (fresh.status, Some(fresh.resource_version));
                     (self.spec, self.generation) = (fresh.spec, fresh.generation);
+                    self.to_settle.clear();
                     for i in 0..self.unsaved.len() {
                         let d = self.fold(self.unsaved[i].0.clone(), policy);
+                        self.to_settle.extend(d.settled.iter().cloned());
                         self.unsaved[i].1 = d.notes.clone();
                         self.stored = Some(d.status.clone());
                         refolded = Some(d);

@@ -14,6 +14,7 @@ pub use super::credentials_cache::CredentialsCache;
 use super::error::Error;
 pub use super::events::EventPublisher;
 use super::finalizer;
+use super::journal::Journal;
 use super::metrics::{Metrics, PaymentLabels, ResultLabels};
 use super::pipeline::{self, Caller, Fresh, Next, Start, StatusStore};
 use super::slots::{Share, Slots};
@@ -71,6 +72,7 @@ struct KubeStore<'a> {
     name: String,
     dp: &'a DealPayment,
     ctx: &'a Context,
+    journal: Journal<'a>,
 }
 
 impl StatusStore for KubeStore<'_> {
@@ -107,6 +109,18 @@ impl StatusStore for KubeStore<'_> {
             status: obj.status,
             spec: obj.spec,
         })
+    }
+
+    async fn open_receipt(&self, attempt: &crate::api::Attempt) -> Result<(), Error> {
+        self.journal.open(attempt).await
+    }
+
+    async fn settle_receipts(
+        &self,
+        settled: &[crate::engine::receipts::SettledAttempt],
+        status: &DealPaymentStatus,
+    ) -> Result<(), Error> {
+        self.journal.settle(settled, status).await
     }
 
     /// Publishes in its own task so the payment never waits for an Event write.
@@ -298,7 +312,21 @@ async fn reconcile_inner(dp: &DealPayment, ctx: &Context) -> Result<KubeAction, 
     }
     let spec = guard.spec(&dp.spec);
     let (credentials, creds) = ctx.credentials.resolve(&ctx.kube, &ctx.defaults, dp).await;
-    let store = KubeStore { api, name, dp, ctx };
+    let journal = Journal {
+        api: Api::namespaced(ctx.kube.clone(), &ns),
+        dp,
+        account: creds
+            .as_ref()
+            .map(|c| c.account_label())
+            .unwrap_or_default(),
+    };
+    let store = KubeStore {
+        api,
+        name,
+        dp,
+        ctx,
+        journal,
+    };
     let caller = TencentCaller {
         ctx,
         creds: creds.as_ref(),

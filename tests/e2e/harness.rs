@@ -59,27 +59,34 @@ pub fn cluster() -> &'static Cluster {
         // The CRD the binary under test generates (`dealpay crd`): tests/crd.rs keeps the shipped
         // file identical to it, and a stale file must not make every end-to-end test fail with
         // "field not declared in schema" on the status write.
-        let out = std::process::Command::new(dealpay_bin())
-            .arg("crd")
-            .output()
-            .expect("dealpay crd runs");
-        assert!(out.status.success(), "dealpay crd failed");
-        let crd = std::env::temp_dir().join(format!("dealpay-crd-{}.yaml", std::process::id()));
-        std::fs::write(&crd, &out.stdout).unwrap();
-        // 1.20's kubectl refuses x-kubernetes-validations client-side; the server accepts and drops them.
-        kubectl(
-            &c,
-            &["apply", "--validate=false", "-f", crd.to_str().unwrap()],
-        );
-        kubectl(
-            &c,
-            &[
-                "wait",
-                "--for=condition=Established",
-                "crd/dealpayments.billing.dealpay.dev",
-                "--timeout=60s",
-            ],
-        );
+        for (flag, name) in [
+            (None, "dealpayments"),
+            (Some("--receipt"), "paymentreceipts"),
+        ] {
+            let out = std::process::Command::new(dealpay_bin())
+                .arg("crd")
+                .args(flag)
+                .output()
+                .expect("dealpay crd runs");
+            assert!(out.status.success(), "dealpay crd failed");
+            let crd = std::env::temp_dir()
+                .join(format!("dealpay-crd-{name}-{}.yaml", std::process::id()));
+            std::fs::write(&crd, &out.stdout).unwrap();
+            // 1.20's kubectl refuses x-kubernetes-validations client-side; the server accepts and drops them.
+            kubectl(
+                &c,
+                &["apply", "--validate=false", "-f", crd.to_str().unwrap()],
+            );
+            kubectl(
+                &c,
+                &[
+                    "wait",
+                    "--for=condition=Established",
+                    &format!("crd/{name}.billing.dealpay.dev"),
+                    "--timeout=60s",
+                ],
+            );
+        }
         let rbac = concat!(env!("CARGO_MANIFEST_DIR"), "/target/packaging/rbac.yaml");
         assert!(
             std::path::Path::new(rbac).exists(),

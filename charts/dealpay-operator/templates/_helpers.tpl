@@ -95,6 +95,11 @@ watchNamespaces is set (sorted, unique). Empty means the whole cluster.
 - apiGroups: ["billing.dealpay.dev"]
   resources: ["dealpayments/status"]
   verbs: ["get", "patch", "update"]
+# The payment journal: created before each PayDeals, settled once (JSON Patch guarded by a test).
+# No delete: receipts outlive their DealPayments (retention is a later step, see the README).
+- apiGroups: ["billing.dealpay.dev"]
+  resources: ["paymentreceipts"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]

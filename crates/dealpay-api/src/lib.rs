@@ -3,8 +3,8 @@
 pub mod admission;
 mod class;
 pub mod money;
-pub mod receipt;
 mod reason;
+pub mod receipt;
 pub mod rules;
 pub mod schema;
 mod time;

@@ -357,6 +357,9 @@ pub struct Attempt {
     /// What the ids were priced at just before the call, in cents, when a cap or dry run priced them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quoted_cents: Option<i64>,
+    /// The attempt's number (status.attempts once it started); names its PaymentReceipt.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub number: u32,
     /// RequestId of the PayDeals answer that listed ids as paid (kept while the attempt is open, for
     /// its receipt).
     #[serde(default, skip_serializing_if = "Option::is_none")]

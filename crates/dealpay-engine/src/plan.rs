@@ -685,6 +685,7 @@ fn start_attempt(ctx: &mut Ctx<'_>, kind: IdKind, remaining: Vec<String>) -> Gat
         generation: ctx.generation,
         quoted_cents,
         answered: None,
+        number: ctx.st.attempts.saturating_add(1),
     };
     let request = pay_request(ctx, kind, &remaining);
     ctx.st.in_flight = Some(Box::new(attempt.clone()));

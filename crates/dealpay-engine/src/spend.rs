@@ -147,6 +147,7 @@ mod tests {
             generation: 1,
             quoted_cents: Some(1200),
             answered: None,
+            number: 0,
         }));
         let c = charge(&st).unwrap();
         assert_eq!(c.cents, 1200, "an attempt in flight counts its quote");

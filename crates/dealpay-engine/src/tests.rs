@@ -101,6 +101,7 @@ fn answer(result: Result<PayDealsResponse, CallError>) -> Event {
             generation: 0,
             quoted_cents: None,
             answered: None,
+            number: 0,
         },
         result,
     }

@@ -26,6 +26,7 @@ fn attempting(id: &str, cents: i64) -> DealPaymentStatus {
             generation: 1,
             quoted_cents: Some(cents),
             answered: None,
+            number: 0,
         })),
         ..Default::default()
     }

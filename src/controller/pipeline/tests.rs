@@ -135,6 +135,7 @@ fn paid(ids: &[&str]) -> Event {
             generation: 1,
             quoted_cents: None,
             answered: None,
+            number: 0,
         },
         result: Ok(PayDealsResponse {
             order_ids: ids.iter().map(|s| s.to_string()).collect(),
