@@ -412,10 +412,24 @@ fn operator_grants() -> BTreeSet<Grant> {
             "dealpayments/status",
             &["get", "patch", "update"],
         ),
+        (
+            "billing.dealpay.dev",
+            "paymentreceipts",
+            &["get", "list", "watch", "create", "patch"],
+        ),
         ("events.k8s.io", "events", &["create", "patch"]),
         ("", "events", &["create", "patch"]),
         ("", "secrets", &["get", "list", "watch"]),
     ])
+}
+
+/// What tenants get through the built-in view/edit/admin roles: reading receipts, nothing else.
+fn receipt_reader_grants() -> BTreeSet<Grant> {
+    expand(&[(
+        "billing.dealpay.dev",
+        "paymentreceipts",
+        &["get", "list", "watch"],
+    )])
 }
 
 fn lease_grants() -> BTreeSet<Grant> {
@@ -450,12 +464,20 @@ fn check_rbac(r: &Rendered, scope: Scope) -> Problems {
     match scope {
         Scope::Cluster => {
             p.want(
-                cluster_roles.len() == 1,
-                format!("expected 1 ClusterRole, found {}", cluster_roles.len()),
+                cluster_roles.len() == 2,
+                format!("expected 2 ClusterRoles, found {}", cluster_roles.len()),
             );
             for cr in &cluster_roles {
                 let g = grants(cr.rules.as_deref().unwrap_or_default());
-                p.want(g == operator_grants(), format!("ClusterRole grants {g:?}"));
+                let labels = cr.metadata.labels.clone().unwrap_or_default();
+                let aggregated = ["view", "edit", "admin"].iter().all(|r| {
+                    labels.get(&format!("rbac.authorization.k8s.io/aggregate-to-{r}"))
+                        == Some(&"true".to_string())
+                });
+                p.want(
+                    g == operator_grants() || (aggregated && g == receipt_reader_grants()),
+                    format!("ClusterRole grants {g:?}"),
+                );
             }
             p.want(roles.len() == 1, "no Role but the lease Role");
         }
@@ -525,9 +547,20 @@ fn crds_dir_crd() -> CustomResourceDefinition {
     serde_norway::from_str(&text).expect("crds/ parses as a CRD")
 }
 
+/// The DealPayment CRD of a render that also holds the PaymentReceipt CRD.
+fn dealpayment_crd(r: &Rendered) -> CustomResourceDefinition {
+    let mut all: Vec<CustomResourceDefinition> = r
+        .all::<CustomResourceDefinition>()
+        .into_iter()
+        .filter(|c| c.metadata.name.as_deref() == Some("dealpayments.billing.dealpay.dev"))
+        .collect();
+    assert_eq!(all.len(), 1, "expected one DealPayment CRD");
+    all.remove(0)
+}
+
 fn check_crd(r: &Rendered, keep: Keep) -> Problems {
     let mut p = Problems::default();
-    let mut crd: CustomResourceDefinition = r.one();
+    let mut crd = dealpayment_crd(r);
     let annotations = crd.metadata.annotations.take().unwrap_or_default();
     let labels = crd.metadata.labels.take().unwrap_or_default();
     let has_keep = annotations
@@ -595,19 +628,38 @@ fn default_values() {
         &r,
         &[
             ("ServiceAccount", 1),
-            ("ClusterRole", 1),
+            ("ClusterRole", 2),
             ("ClusterRoleBinding", 1),
             ("Role", 1),
             ("RoleBinding", 1),
             ("Service", 1),
             ("Deployment", 1),
-            ("CustomResourceDefinition", 1),
+            ("CustomResourceDefinition", 2),
         ],
     )
     .assert_none("kinds");
     check_deployment(&r, 1, true).assert_none("Deployment");
     check_rbac(&r, Scope::Cluster).assert_none("RBAC (cluster-wide)");
     check_crd(&r, Keep::Yes).assert_none("CRD");
+    // The journal's CRD is crds/'s, kept on uninstall like the DealPayment CRD.
+    let receipt = r
+        .all::<CustomResourceDefinition>()
+        .into_iter()
+        .find(|c| c.metadata.name.as_deref() == Some("paymentreceipts.billing.dealpay.dev"))
+        .expect("the PaymentReceipt CRD");
+    let text =
+        std::fs::read_to_string(repo().join("crds/billing.dealpay.dev_paymentreceipts.yaml"))
+            .unwrap();
+    let on_disk: CustomResourceDefinition = serde_norway::from_str(&text).unwrap();
+    assert_eq!(
+        receipt.spec, on_disk.spec,
+        "chart receipt CRD differs from crds/"
+    );
+    let keep = receipt.metadata.annotations.unwrap_or_default();
+    assert_eq!(
+        keep.get("helm.sh/resource-policy").map(String::as_str),
+        Some("keep")
+    );
 }
 
 #[test]
@@ -622,7 +674,7 @@ fn nondefault_values() {
             ("RoleBinding", 4),
             ("Service", 1),
             ("Deployment", 1),
-            ("CustomResourceDefinition", 1),
+            ("CustomResourceDefinition", 2),
             ("ConfigMap", 1),
             ("ServiceMonitor", 1),
             ("PrometheusRule", 1),
