@@ -89,3 +89,22 @@ fn checker_catches_planted_bugs() {
     catches(mutants::skips_lookup, "inv2");
     catches(mutants::claims_paid, "inv1");
 }
+
+/// The `late` fault (a request the API runs after its client gave up, until its signature expires)
+/// reproduces issue 21's defect 2 against an engine without the signature window: the retry goes out
+/// while the late request may still run (inv7), and both charge (inv4). With the window (the engine
+/// as it is, `engine_model_check`), neither happens.
+#[test]
+fn the_late_fault_finds_the_retry_race_of_an_engine_without_the_window() {
+    let mut m = Model::new(scenarios::unknown_storm(16));
+    m.policy.signature_ttl = std::time::Duration::from_millis(1);
+    m.policy.clock_margin = std::time::Duration::ZERO;
+    let r = run(&mut m);
+    for inv in ["inv7", "inv4"] {
+        assert!(
+            r.violations.iter().any(|v| v.invariant == inv),
+            "{inv} not found: {}",
+            r.line()
+        );
+    }
+}

@@ -12,6 +12,7 @@ const ALL: Faults = Faults {
     stale: true,
     env: true,
     only_unknown: false,
+    late: true,
 };
 
 /// Two independent orders, two replicas sharing a Lease.
@@ -84,6 +85,7 @@ pub fn unknown_storm(depth: usize) -> Config {
             stale: false,
             env: false,
             only_unknown: true,
+            late: true,
         },
         live_bound: 120,
         pause_after_lease_check: false,

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use super::adapter::{JITTER, max_unknown, unknown_gap};
 use super::engine::{Act, Ev, Model};
-use super::state::{Id, Pc, Rep, State, bump_lag};
-use super::world::{env_moves, lookup_errors, lookup_truth, pay_outcomes};
+use super::state::{Id, Late, Pc, Rep, State, bump_lag};
+use super::world::{env_moves, lookup_errors, lookup_truth, pay_outcomes, subs_of};
 
 /// One transition: what happened, the state after, and the invariants it broke.
 pub struct Edge {
@@ -152,6 +152,27 @@ impl Model {
             }
             // Every PayDeals after the first needs a fault to explain it.
             let bound = u32::from(s.faults) + 1;
+            if let Some(l) = s.late.filter(|l| s.now <= l.until) {
+                let subs = attempt
+                    .ids
+                    .iter()
+                    .flat_map(|id| subs_of(&self.cfg, attempt.kind, id));
+                if subs.into_iter().any(|i| l.set[i].is_some()) {
+                    tx.v.push(format!(
+                        "inv7: PayDeals for {:?} while an earlier request for them may still execute (until t={})",
+                        attempt.ids,
+                        ms(l.until)
+                    ));
+                }
+            }
+            if let Some(set) = o.late {
+                let started = attempt.started_at.get().as_millisecond()
+                    - Model::timestamp(0).as_millisecond();
+                tx.s.late = Some(Late {
+                    set,
+                    until: started.max(0) as u64 + 300_000,
+                });
+            }
             for k in self.spec_ids(&attempt.ids) {
                 let g = &mut tx.s.ghost;
                 if g.unknown[k] {
@@ -376,6 +397,10 @@ impl Model {
     pub fn tick(&self, s: &State, t: u64) -> Edge {
         let mut n = s.clone();
         n.now = t;
+        // Past its signature's expiry the API refuses the late request.
+        if n.late.is_some_and(|l| l.until < t) {
+            n.late = None;
+        }
         for r in n.reps.iter_mut() {
             if r.wake.is_some_and(|w| w <= t) {
                 r.wake = None;
@@ -388,9 +413,30 @@ impl Model {
         }
     }
 
-    /// Tencent moving orders on its own.
+    /// Tencent moving orders on its own, and running a late request.
     pub fn env_steps(&self, s: &State, ff: bool) -> Vec<Edge> {
         let mut out = Vec::new();
+        if let Some(l) = s.late.filter(|l| s.now <= l.until) {
+            let mut n = s.clone();
+            n.late = None;
+            let mut v = Vec::new();
+            for (i, to) in l.set.iter().enumerate() {
+                if let Some(to) = to {
+                    n.charges[i] += 1;
+                    if n.tstatus[i] == 1 {
+                        n.tstatus[i] = *to;
+                    }
+                    if n.charges[i] > 1 {
+                        v.push(format!("inv4: order {} charged twice", self.cfg.subs[i].0));
+                    }
+                }
+            }
+            out.push(Edge {
+                label: "the API runs the late PayDeals request".into(),
+                state: n,
+                violations: v,
+            });
+        }
         for i in 0..self.cfg.subs.len() {
             for (label, to, fault) in env_moves(s.tstatus[i]) {
                 if fault && (ff || !self.cfg.faults.env || s.faults >= self.cfg.max_faults) {

@@ -59,6 +59,18 @@ pub struct Faults {
     pub env: bool,
     /// Only the unknown-outcome faults of PayDeals (for the long storm scenario).
     pub only_unknown: bool,
+    /// A PayDeals whose client is cut off before it runs, then executed by the API at any later step
+    /// until its signature expires (300 s after the attempt started: it is signed with that time).
+    pub late: bool,
+}
+
+/// A PayDeals request the client gave up on that the API may still execute.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Late {
+    /// What it charges when it runs (like `PayOutcome::set`).
+    pub set: [Option<u8>; N],
+    /// Model time after which the API refuses it (signature expired).
+    pub until: u64,
 }
 
 /// One scenario.
@@ -156,6 +168,8 @@ pub struct State {
     pub reps: [Rep; 2],
     pub faults: u8,
     pub ghost: Ghost,
+    /// A request in the API's queue that its client gave up on (the `late` fault).
+    pub late: Option<Late>,
 }
 
 impl State {
@@ -173,6 +187,7 @@ impl State {
             }; 2],
             faults: 0,
             ghost: Ghost::default(),
+            late: None,
         }
         .with_subs(cfg.subs.len())
     }

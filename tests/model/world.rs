@@ -15,6 +15,8 @@ pub struct PayOutcome {
     /// New Tencent status per charged sub-order (None: untouched).
     pub set: [Option<u8>; N],
     pub result: Result<PayDealsResponse, CallError>,
+    /// The `late` fault: nothing runs now; the API may run the request later, charging this.
+    pub late: Option<[Option<u8>; N]>,
 }
 
 fn api(code: &str) -> CallError {
@@ -104,6 +106,7 @@ pub fn pay_outcomes(cfg: &Config, s: &State, attempt: &Attempt) -> Vec<PayOutcom
         fault,
         set,
         result,
+        late: None,
     };
     if !all_unpaid {
         v.push(some(
@@ -197,6 +200,17 @@ pub fn pay_outcomes(cfg: &Config, s: &State, attempt: &Attempt) -> Vec<PayOutcom
                 set_all(&subs, 12),
                 Err(api("InternalError")),
             ));
+            if f.late {
+                v.push(PayOutcome {
+                    late: Some(set_all(&subs, 2)),
+                    ..some(
+                        "cut off before it ran; the API runs it later (late)",
+                        true,
+                        [None; N],
+                        Err(CallError::OutcomeUnknown("timeout (model: late)".into())),
+                    )
+                });
+            }
             if subs.len() > 1 && !f.only_unknown && closed(cfg, &subs[..1]) {
                 v.push(some(
                     "charged only the first sub-order, connection cut",
