@@ -219,7 +219,7 @@ fn draw(rng: &mut fastrand::Rng, trial: u64) -> Scenario {
     let all_ids: Vec<String> = dps.iter().flat_map(|d| d.ids.clone()).collect();
     let mut faults = Vec::new();
     for _ in 0..rng.usize(0..=3) {
-        let mut f = match rng.usize(0..9) {
+        let mut f = match rng.usize(0..10) {
             0 => json!({"kind": "latency", "ms": rng.u64(100..=3000), "afterCharge": rng.bool()}),
             1 => json!({"kind": "http502"}),
             2 => json!({"kind": "drop"}),
@@ -231,6 +231,8 @@ fn draw(rng: &mut fastrand::Rng, trial: u64) -> Scenario {
             5 => json!({"kind": "chargeThenDrop"}),
             6 => json!({"kind": "chargeThenInternalError"}),
             7 => json!({"kind": "partialPayment"}),
+            // Cut off, run later: within the 5 s signature window of these tests, or expired.
+            8 => json!({"kind": "late", "ms": rng.u64(500..=6000)}),
             _ => json!({"kind": "latency", "ms": rng.u64(1000..=4000), "afterCharge": true}),
         };
         // Which requests: one DealPayment's ids, or all of the trial's.

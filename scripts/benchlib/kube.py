@@ -19,6 +19,8 @@ OPERATOR_REQUESTS = {
     ("GET", "secrets", ""): "Secret read",
     ("POST", "events", ""): "Event create",
     ("PATCH", "events", ""): "Event patch",
+    ("POST", "paymentreceipts", ""): "receipt create",
+    ("PATCH", "paymentreceipts", ""): "receipt settle",
 }
 
 

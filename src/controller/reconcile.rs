@@ -125,6 +125,11 @@ impl StatusStore for KubeStore<'_> {
 
     /// Publishes in its own task so the payment never waits for an Event write.
     fn publish(&self, n: &Note) {
+        // The attempt's PaymentReceipt, written before the call, is its durable record: an Event that
+        // says the same and expires in an hour would cost one more request per payment.
+        if n.reason == crate::api::Reason::PaymentStarted {
+            return;
+        }
         let ev = KubeEvent {
             type_: match n.type_ {
                 NoteType::Normal => EventType::Normal,

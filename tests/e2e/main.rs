@@ -137,9 +137,13 @@ async fn payment_becomes_ready_with_what_the_api_paid() {
     let table = kubectl(c, &["get", "dp", "-n", &ns]);
     assert!(table.contains("Paid") && table.contains("READY"), "{table}");
 
-    // Events are written off the payment path: await them.
-    wait_event(&client, &ns, "PaymentStarted", "Normal").await;
+    // Events are written off the payment path: await them. The attempt's start is its receipt's.
     wait_event(&client, &ns, "PaymentSucceeded", "Normal").await;
+    let receipts = kubectl(c, &["get", "receipts", "-n", &ns]);
+    assert!(
+        receipts.contains("Charged") && receipts.contains("web"),
+        "{receipts}"
+    );
 
     let m = op.scrape().await;
     assert!(
