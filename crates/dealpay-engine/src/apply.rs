@@ -6,12 +6,14 @@ use jiff::Timestamp;
 
 use super::backoff::{Curve, Policy};
 use super::lookup::{Verdict, verdict};
+use super::receipts::SettledAttempt;
 use super::{Asked, CredentialsState, Event, Input, LookupAnswer, Note, NoteType};
+use dealpay_api::receipt::ReceiptOrder;
 use dealpay_api::{
     Attempt, DealPaymentSpec, DealPaymentStatus, IdKind, LastError, LookupReason, OrderRecord,
     OrderState, PayTogether, PendingLookup,
 };
-use dealpay_api::{ErrorClass, Reason, Time};
+use dealpay_api::{ErrorClass, Reason, ReceiptState, Time};
 use tencent_billing::CallError;
 use tencent_billing::models::{Deal, PayDealsResponse, status};
 
@@ -30,7 +32,7 @@ pub(super) struct Ctx<'a> {
     pub policy: &'a Policy,
     pub notes: Vec<Note>,
     /// Attempts settled by this decision (see `receipts.rs`).
-    pub settled: Vec<super::receipts::SettledAttempt>,
+    pub settled: Vec<SettledAttempt>,
     /// True when deciding on an observation (no answer in hand): only then is an attempt recorded in
     /// flight known to be orphaned; while folding an answer it may be another replica's live call.
     pub observed: bool,
@@ -396,12 +398,67 @@ impl<'a> Ctx<'a> {
             && self.st.in_flight.is_none()
     }
 
+    /// Moves every open attempt whose ids are no longer in flight or pending a lookup into `settled`.
+    pub fn settle_open_attempts(&mut self) {
+        let open = std::mem::take(&mut self.st.open_attempts);
+        for a in open {
+            let in_flight = self.st.in_flight.as_ref().is_some_and(|f| f.id == a.id);
+            let pending = self
+                .st
+                .pending_lookup
+                .as_ref()
+                .is_some_and(|p| a.ids.iter().any(|id| p.ids.contains(id)));
+            if in_flight || pending {
+                self.st.open_attempts.push(a);
+                continue;
+            }
+            let orders: Vec<ReceiptOrder> = a
+                .ids
+                .iter()
+                .filter_map(|id| self.record_of(id))
+                .filter(|o| o.state.charged())
+                .map(|o| ReceiptOrder {
+                    id: o.id.clone(),
+                    cost_cents: o.cost_cents,
+                    tencent_status: o.tencent_status,
+                })
+                .collect();
+            let settled = if orders.is_empty() {
+                let unpayable = a
+                    .ids
+                    .iter()
+                    .any(|id| self.state_of(id) == Some(OrderState::Unpayable));
+                let code = match (&self.st.last_error, unpayable) {
+                    (_, true) => "OrderUnpayable".to_string(),
+                    (Some(e), _) => e.code.clone(),
+                    (None, _) => "FoundUnpaid".to_string(),
+                };
+                SettledAttempt {
+                    state: ReceiptState::NotCharged,
+                    orders,
+                    code: Some(code),
+                    confirmed_by: Some("Lookup"),
+                    attempt: a,
+                }
+            } else {
+                SettledAttempt {
+                    state: ReceiptState::Charged,
+                    orders,
+                    code: None,
+                    confirmed_by: Some(if a.answered.is_some() {
+                        "Answer"
+                    } else {
+                        "Lookup"
+                    }),
+                    attempt: a,
+                }
+            };
+            self.settled.push(settled);
+        }
+    }
+
     /// Takes an open attempt out of `openAttempts` with what its receipt says.
-    fn close_attempt(
-        &mut self,
-        id: &str,
-        settle: impl FnOnce(Attempt) -> super::receipts::SettledAttempt,
-    ) {
+    fn close_attempt(&mut self, id: &str, settle: impl FnOnce(Attempt) -> SettledAttempt) {
         if let Some(i) = self.st.open_attempts.iter().position(|a| a.id == id) {
             let a = self.st.open_attempts.remove(i);
             self.settled.push(settle(a));
@@ -491,9 +548,7 @@ impl<'a> Ctx<'a> {
         ) {
             // Refused before processing (InvalidDeal included: the ids may be paid, but not by this
             // call): its receipt is settled now, whatever the lookup then finds.
-            self.close_attempt(&attempt.id, |a| {
-                super::receipts::SettledAttempt::refused(a, &err.code)
-            });
+            self.close_attempt(&attempt.id, |a| SettledAttempt::refused(a, &err.code));
         }
         if err.class != ErrorClass::OutcomeUnknown {
             self.st.unknown_outcomes = 0;

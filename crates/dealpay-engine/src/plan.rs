@@ -935,7 +935,7 @@ fn desired(s: &Summary, paid: Desired) -> Vec<Desired> {
 /// Chooses the action and writes the conditions that explain it.
 pub(super) fn plan(mut ctx: Ctx<'_>) -> Decision {
     let (action, s) = choose(&mut ctx);
-    super::receipts::settle_open(&mut ctx);
+    ctx.settle_open_attempts();
     let paid = paid_condition(&ctx);
     let payable = payable_condition(&ctx);
     let before = ctx.st.total_cost.take();
