@@ -139,7 +139,10 @@ async fn payment_becomes_ready_with_what_the_api_paid() {
 
     // Events are written off the payment path: await them. The attempt's start is its receipt's.
     wait_event(&client, &ns, "PaymentSucceeded", "Normal").await;
-    let receipts = kubectl(c, &["get", "receipts", "-n", &ns]);
+    let receipts = kubectl(
+        c,
+        &["get", "paymentreceipts.billing.dealpay.dev", "-n", &ns],
+    );
     assert!(
         receipts.contains("Charged") && receipts.contains("web"),
         "{receipts}"

@@ -20,6 +20,7 @@ use crate::{IdKind, Time};
     namespaced,
     status = "PaymentReceiptStatus",
     shortname = "receipt",
+    shortname = "receipts",
     category = "billing",
     printcolumn = r#"{"name":"State","type":"string","jsonPath":".status.state","description":"Pending, Charged, NotCharged or Refunded"}"#,
     printcolumn = r#"{"name":"Amount","type":"string","jsonPath":".status.amount","description":"What was charged (or, while Pending, the quoted amount)"}"#,
