@@ -84,6 +84,14 @@ pub struct NamespaceLabels {
     pub namespace: String,
 }
 
+/// Labels of money counted per namespace and currency.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+pub struct SpendLabels {
+    pub namespace: String,
+    /// The API's currency of the charged orders ("" when it gave none).
+    pub currency: String,
+}
+
 /// Labels of a per-object gauge (only objects with a non-zero value appear).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ObjectLabels {
@@ -114,6 +122,12 @@ pub struct Metrics {
     /// What the DealPayments of a namespace have cost, in cents, summed from their status.totalCost
     /// (derived from status, so it survives restarts).
     pub spent: Family<NamespaceLabels, Gauge>,
+    /// What the Charged PaymentReceipts of a namespace add up to, in cents: from the journal, so it
+    /// does not fall when DealPayments are deleted and a restart starts from the same figure.
+    pub spent_cents: Family<SpendLabels, Counter>,
+    /// PaymentReceipts still Pending, and the age in seconds of the oldest, per namespace.
+    pub receipts_pending: Family<NamespaceLabels, Gauge>,
+    pub receipts_pending_oldest: Family<NamespaceLabels, Gauge>,
     /// Consecutive PayDeals calls with an unknown outcome, per DealPayment that has any.
     pub unknown_outcomes: Family<ObjectLabels, Gauge>,
     /// What each namespace budget has left in its window now, in cents (set at each scrape).
@@ -146,6 +160,24 @@ impl Default for Metrics {
         let leader = Gauge::default();
         let unknown_outcomes = Family::<ObjectLabels, Gauge>::default();
         let spent = Family::<NamespaceLabels, Gauge>::default();
+        let spent_cents = Family::<SpendLabels, Counter>::default();
+        let receipts_pending = Family::<NamespaceLabels, Gauge>::default();
+        let receipts_pending_oldest = Family::<NamespaceLabels, Gauge>::default();
+        registry.register(
+            "spent_cents",
+            "What the Charged PaymentReceipts of a namespace add up to, in cents of their currency (the journal: deleting DealPayments does not lower it)",
+            spent_cents.clone(),
+        );
+        registry.register(
+            "receipts_pending",
+            "PaymentReceipts whose attempt's outcome is not known yet",
+            receipts_pending.clone(),
+        );
+        registry.register(
+            "receipts_pending_oldest_age_seconds",
+            "Age of the oldest Pending PaymentReceipt, in seconds (a receipt Pending long after its signature window needs a look)",
+            receipts_pending_oldest.clone(),
+        );
         let budget_remaining = Family::<NamespaceLabels, Gauge>::default();
         let budget_limit = Family::<NamespaceLabels, Gauge>::default();
         registry.register(
@@ -215,6 +247,9 @@ impl Default for Metrics {
             by_reason,
             unknown_outcomes,
             spent,
+            spent_cents,
+            receipts_pending,
+            receipts_pending_oldest,
             budget_remaining,
             budget_limit,
             budget_figures: OnceLock::new(),

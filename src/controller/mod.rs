@@ -83,10 +83,54 @@ fn parse_secret_ref(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// The journal's figures: spend per namespace and currency (a counter: receipts are only ever added and
+/// settled once), and the Pending receipts.
+fn refresh_journal(metrics: &Metrics, caches: &caches::Caches) {
+    use crate::api::ReceiptState;
+    let now = jiff::Timestamp::now();
+    let mut spent: std::collections::BTreeMap<metrics::SpendLabels, u64> = Default::default();
+    let mut pending: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+    caches.for_each_receipt(None, |r| {
+        let namespace = r.metadata.namespace.clone().unwrap_or_default();
+        let Some(st) = &r.status else { return };
+        match st.state {
+            ReceiptState::Charged => {
+                let labels = metrics::SpendLabels {
+                    namespace,
+                    currency: st.currency.clone().unwrap_or_default(),
+                };
+                *spent.entry(labels).or_default() +=
+                    u64::try_from(st.total_cents.unwrap_or(0)).unwrap_or(0);
+            }
+            ReceiptState::Pending => {
+                let age = now.duration_since(r.spec.started_at.get()).as_secs().max(0);
+                let e = pending.entry(namespace).or_default();
+                *e = (e.0 + 1, e.1.max(age));
+            }
+            _ => {}
+        }
+    });
+    metrics.spent_cents.clear();
+    for (labels, cents) in spent {
+        metrics.spent_cents.get_or_create(&labels).inc_by(cents);
+    }
+    metrics.receipts_pending.clear();
+    metrics.receipts_pending_oldest.clear();
+    for (namespace, (n, oldest)) in pending {
+        let labels = NamespaceLabels { namespace };
+        metrics.receipts_pending.get_or_create(&labels).set(n);
+        metrics
+            .receipts_pending_oldest
+            .get_or_create(&labels)
+            .set(oldest);
+    }
+}
+
 fn refresh_gauges(metrics: &Metrics, caches: &caches::Caches) {
     metrics.by_reason.clear();
     metrics.unknown_outcomes.clear();
     metrics.spent.clear();
+    refresh_journal(metrics, caches);
     caches.for_each(None, |namespace, name, dp| {
         if let Some(cents) = dp.spent_cents {
             let labels = NamespaceLabels {
@@ -624,6 +668,47 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} in:\n{text}");
         }
+    }
+
+    /// Issue 22: the spend counter comes from the journal, so deleting DealPayments does not lower it,
+    /// and Pending receipts are counted with the age of the oldest.
+    #[test]
+    fn the_spend_counter_and_the_pending_gauge_come_from_the_receipts() {
+        let receipt = |name: &str, state: &str, cents: i64| -> PaymentReceipt {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "billing.dealpay.dev/v1alpha1", "kind": "PaymentReceipt",
+                "metadata": {"name": name, "namespace": "n", "uid": name},
+                "spec": {"dealPayment": {"name": "gone", "uid": "u", "generation": 1},
+                         "attemptId": name, "attempt": 1, "startedAt": "2026-11-29T10:00:00Z",
+                         "kind": "Order", "ids": ["o1"], "orderCount": 1, "account": "key-x"},
+                "status": {"state": state, "totalCents": cents, "currency": "USD"}
+            }))
+            .unwrap()
+        };
+        let (store, mut writer) = reflector::store();
+        for r in [
+            receipt("a", "Charged", 1200),
+            receipt("b", "Charged", 300),
+            receipt("c", "NotCharged", 0),
+            receipt("d", "Pending", 500),
+        ] {
+            writer.apply_watcher_event(&watcher::Event::Apply(r));
+        }
+        let (metrics, caches) = (Metrics::default(), Caches::default());
+        caches.add_receipts(store);
+        refresh_gauges(&metrics, &caches);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &metrics.registry).unwrap();
+        for line in [
+            r#"dealpay_spent_cents_total{namespace="n",currency="USD"} 1500"#,
+            r#"dealpay_receipts_pending{namespace="n"} 1"#,
+        ] {
+            assert!(text.contains(line), "{line} in:\n{text}");
+        }
+        assert!(
+            text.contains("# TYPE dealpay_spent_cents counter"),
+            "{text}"
+        );
     }
 
     #[test]
