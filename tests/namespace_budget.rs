@@ -139,6 +139,7 @@ impl Namespace {
             .map(|o| Seen {
                 uid: o.uid.into(),
                 charge: o.slot.lock().unwrap().0.as_ref().and_then(charge),
+                receipt_of: None,
             })
             .collect();
     }

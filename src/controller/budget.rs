@@ -77,8 +77,12 @@ pub fn parse_flag(s: &str) -> Result<NamespaceBudget, String> {
 #[derive(Debug, Clone)]
 struct Written {
     namespace: String,
+    /// What its status says it spent (counted while it has no receipt in the cache).
     charge: Option<Charge>,
     attempt: Option<String>,
+    /// Its open attempts' reservations (quote at start), counted beside its receipts until each
+    /// attempt's own receipt is in the cache.
+    open: Vec<(String, Charge)>,
 }
 
 /// A DealPayment as the cache shows it: uid, and what its status says it spent.
@@ -86,8 +90,11 @@ struct Written {
 pub struct Seen {
     /// metadata.uid (a re-created object with the same name is another payment).
     pub uid: String,
-    /// Its charge, from status.
+    /// Its charge, from status (or, for a receipt, from the receipt).
     pub charge: Option<Charge>,
+    /// For a PaymentReceipt: the attempt it journals. Once a DealPayment has receipts, they are what
+    /// it spent: its status may also show orders it found paid by someone else.
+    pub receipt_of: Option<String>,
 }
 
 impl From<&PaymentReceipt> for Seen {
@@ -96,6 +103,7 @@ impl From<&PaymentReceipt> for Seen {
     fn from(r: &PaymentReceipt) -> Self {
         Self {
             uid: r.spec.deal_payment.uid.clone(),
+            receipt_of: Some(r.spec.attempt_id.clone()),
             charge: r.charge().map(|(at, cents)| Charge {
                 at: at.get(),
                 cents,
@@ -109,6 +117,7 @@ impl From<&Summary> for Seen {
         Self {
             uid: s.uid.to_string(),
             charge: s.charge,
+            receipt_of: None,
         }
     }
 }
@@ -154,15 +163,34 @@ impl Ledger {
         seen: &[Seen],
         skip: Option<&str>,
     ) -> Vec<Charge> {
-        let ours = written
+        let mut out = Vec::new();
+        let journaled: HashSet<&str> = seen
+            .iter()
+            .filter(|s| s.receipt_of.is_some())
+            .map(|s| s.uid.as_str())
+            .collect();
+        for s in seen.iter().filter(|s| Some(s.uid.as_str()) != skip) {
+            let receipt = s.receipt_of.is_some();
+            // Receipts always count; a status only while it has no receipts and we did not write it.
+            if receipt || (!journaled.contains(s.uid.as_str()) && !written.contains_key(&s.uid)) {
+                out.extend(s.charge);
+            }
+        }
+        for (uid, w) in written
             .iter()
             .filter(|(uid, w)| w.namespace == namespace && Some(uid.as_str()) != skip)
-            .filter_map(|(_, w)| w.charge);
-        let theirs = seen
-            .iter()
-            .filter(|s| !written.contains_key(&s.uid) && Some(s.uid.as_str()) != skip)
-            .filter_map(|s| s.charge);
-        ours.chain(theirs).collect()
+        {
+            if journaled.contains(uid.as_str()) {
+                let cached = |id: &str| {
+                    seen.iter()
+                        .any(|s| s.uid == *uid && s.receipt_of.as_deref() == Some(id))
+                };
+                out.extend(w.open.iter().filter(|(id, _)| !cached(id)).map(|(_, c)| *c));
+            } else {
+                out.extend(w.charge);
+            }
+        }
+        out
     }
 
     /// The namespace's budget as the engine should see it now (None without a budget).
@@ -251,6 +279,17 @@ impl Ledger {
                 namespace: namespace.to_string(),
                 charge: charge(status),
                 attempt: attempt.map(|a| a.id.clone()),
+                open: status
+                    .open_attempts
+                    .iter()
+                    .map(|a| {
+                        let c = Charge {
+                            at: a.started_at.get(),
+                            cents: a.quoted_cents.unwrap_or(0),
+                        };
+                        (a.id.clone(), c)
+                    })
+                    .collect(),
             },
         );
         self.prune(&mut written, now);
@@ -282,7 +321,9 @@ impl Ledger {
             return;
         };
         let start = now.checked_sub(span).unwrap_or(Timestamp::MIN);
-        written.retain(|_, w| w.attempt.is_some() || w.charge.is_none_or(|c| c.at > start));
+        written.retain(|_, w| {
+            w.attempt.is_some() || !w.open.is_empty() || w.charge.is_none_or(|c| c.at > start)
+        });
     }
 }
 

@@ -161,8 +161,10 @@ async fn a_deleted_payment_still_counts_after_a_restart_from_its_receipt() {
     .await;
     op.kill().await;
     let op = s.operator_with("-2", &s.ns, &flags, &[]).await;
-    // Re-created by a sync: its order is paid already, so nothing is charged and nothing more counts.
+    // Re-created by a sync: its order is paid already, so nothing is charged and, once its attempt is
+    // settled (its reservation counts while it is in flight), nothing more counts.
     payment(&s.client, &s.ns, "p0", &orders[..1], Some("creds")).await;
+    wait_ready(&s.client, &s.ns, "p0", "True", "Paid", 90).await;
     payment(&s.client, &s.ns, "p1", &orders[1..], Some("creds")).await;
     wait_ready(&s.client, &s.ns, "p1", "False", "OverBudget", 90).await;
     let p1 = dps.get("p1").await.unwrap();

@@ -21,6 +21,11 @@ pub struct Charge {
 /// not priced yet, or an attempt's outcome is unknown or in flight, the quoted total counts instead:
 /// an over-count until the lookup settles it, never an under-count.
 pub fn charge(st: &DealPaymentStatus) -> Option<Charge> {
+    // A DealPayment that never called PayDeals spent nothing, whatever it found paid (a re-created
+    // object whose orders another one paid; that money is in the other one's receipts).
+    if st.attempts == 0 {
+        return None;
+    }
     let recorded = |id: &String| st.orders.iter().any(|o| &o.id == id);
     let charged = st.orders.iter().filter(|o| o.state.charged());
     let known: i64 = charged.clone().filter_map(|o| o.cost_cents).sum();
@@ -132,6 +137,20 @@ mod tests {
         }
     }
 
+    /// Issue 22: a DealPayment re-created for orders another one paid finds them paid without calling
+    /// PayDeals; it spent nothing (the e2e budget test counted that money twice).
+    #[test]
+    fn orders_found_paid_without_an_attempt_cost_this_payment_nothing() {
+        let st = DealPaymentStatus {
+            orders: vec![order("o1", OrderState::Paid, Some(1200))],
+            paid_at: Some("2026-11-28T10:00:00Z".parse().unwrap()),
+            ..Default::default()
+        };
+        assert_eq!(charge(&st), None);
+        let paid = DealPaymentStatus { attempts: 1, ..st };
+        assert_eq!(charge(&paid).map(|c| c.cents), Some(1200));
+    }
+
     #[test]
     fn a_charge_counts_what_was_paid_and_what_may_have_been() {
         let mut st = DealPaymentStatus {
@@ -139,6 +158,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(charge(&st), None, "priced, nothing paid");
+        st.attempts = 1;
         st.in_flight = Some(Box::new(Attempt {
             id: "a".into(),
             started_at: "2026-11-28T10:00:00Z".parse().unwrap(),

@@ -28,6 +28,7 @@ fn attempting(id: &str, cents: i64) -> DealPaymentStatus {
             answered: None,
             number: 0,
         })),
+        attempts: 1,
         ..Default::default()
     }
 }
@@ -44,6 +45,7 @@ fn paid(at: &str, cents: i64) -> DealPaymentStatus {
             cost_cents: Some(cents),
             kind: None,
         }],
+        attempts: 1,
         ..Default::default()
     }
 }
@@ -52,6 +54,7 @@ fn seen(uid: &str, st: &DealPaymentStatus) -> Seen {
     Seen {
         uid: uid.into(),
         charge: charge(st),
+        receipt_of: None,
     }
 }
 
@@ -313,4 +316,52 @@ fn the_gauges_show_each_budget_with_what_the_window_has_left() {
         .map(|(ns, _)| ns)
         .collect();
     assert_eq!(names, ["team-a"]);
+}
+
+fn receipt(uid: &str, attempt: &str, cents: Option<i64>) -> Seen {
+    Seen {
+        uid: uid.into(),
+        charge: cents.map(|cents| Charge { at: now(), cents }),
+        receipt_of: Some(attempt.into()),
+    }
+}
+
+/// Issue 22: a DealPayment pruned and re-created (same orders) while this replica leads. The re-created
+/// one finds its order paid already and its status shows that cost; its own attempt's receipt says
+/// NotCharged. The journal counts the money once (the end-to-end test caught 2.00 for 1.00 paid).
+#[test]
+fn a_re_created_payment_does_not_count_the_money_its_predecessor_spent() {
+    let l = ledger("n=150.00/24h");
+    let mut refound = paid(NOW, 10000);
+    refound.open_attempts.clear();
+    // This replica wrote the re-created object's status (the order found paid by a lookup)…
+    let cache = [receipt("old", "a1", Some(10000))];
+    let _ = l.admit("n", "new", None, &refound, &cache, now()).unwrap();
+    // …and its own attempt's receipt is in the cache: refused, nothing charged.
+    let cache = [
+        receipt("old", "a1", Some(10000)),
+        receipt("new", "a2", None),
+    ];
+    let b = l.measure("n", &cache, now()).unwrap();
+    assert_eq!(b.spent_cents, 10000, "counted once, from the journal");
+}
+
+/// Until its receipt reaches the cache, an attempt this replica admitted still counts at its quote.
+#[test]
+fn an_admitted_attempt_counts_until_its_receipt_is_cached() {
+    let l = ledger("n=150.00/24h");
+    let mut st = attempting("a2", 4000);
+    st.open_attempts.push(*st.in_flight.clone().unwrap());
+    let cache = [receipt("p", "a1", Some(10000))];
+    let _ = l.admit("n", "p", None, &st, &cache, now()).unwrap();
+    assert_eq!(l.measure("n", &cache, now()).unwrap().spent_cents, 14000);
+    let cache = [
+        receipt("p", "a1", Some(10000)),
+        receipt("p", "a2", Some(4000)),
+    ];
+    assert_eq!(
+        l.measure("n", &cache, now()).unwrap().spent_cents,
+        14000,
+        "not twice"
+    );
 }
