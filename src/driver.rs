@@ -9,7 +9,22 @@ use crate::engine::{
 use crate::tencent::models::{
     DescribeDealsRequest, DescribeDealsResponse, MAX_DEALS_LIMIT, status,
 };
-use crate::tencent::{CallError, Client, Credentials};
+use crate::tencent::{CallError, Client, ClientArgs, Credentials};
+
+/// `policy` with the signature window and clock margin of `--signature-ttl`/`--clock-margin` (both
+/// shells): lookups while a request given up on may still run come once per margin, 1–60 s apart.
+pub fn with_request_window(policy: Policy, api: &ClientArgs) -> Policy {
+    let (signature_ttl, clock_margin) = api.request_window();
+    Policy {
+        signature_ttl,
+        clock_margin,
+        window_lookup_every: clock_margin.clamp(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(60),
+        ),
+        ..policy
+    }
+}
 
 /// Asks the engine with the current time, fresh jitter and a fresh attempt id.
 pub fn decide_now(

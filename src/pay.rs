@@ -557,18 +557,14 @@ async fn pay(args: PayArgs) -> Result<i32, PayError> {
     let file = StateFile::open(args.state_file.clone()).map_err(PayError::StateFile)?;
     resume(&mut manifests, &args, &file);
     let deadline = Instant::now() + Duration::from_secs_f64(args.timeout.max(0.0));
-    let policy = Policy {
-        max_total_cents: args.max_total_cost,
-        quote_max_age: Duration::from_secs_f64(args.quote_max_age.max(0.01)),
-        signature_ttl: args.api.request_window().0,
-        clock_margin: args.api.request_window().1,
-        window_lookup_every: args
-            .api
-            .request_window()
-            .1
-            .clamp(Duration::from_secs(1), Duration::from_secs(60)),
-        ..Policy::default()
-    };
+    let policy = crate::driver::with_request_window(
+        Policy {
+            max_total_cents: args.max_total_cost,
+            quote_max_age: Duration::from_secs_f64(args.quote_max_age.max(0.01)),
+            ..Policy::default()
+        },
+        &args.api,
+    );
     let outcomes = futures::future::join_all(manifests.iter_mut().map(|dp| {
         let creds = keyring.for_payment(dp);
         let (client, policy, file) = (&client, &policy, &file);

@@ -108,7 +108,7 @@ impl RunArgs {
             base: secs(base),
             cap: secs(max.max(base)),
         };
-        crate::engine::Policy {
+        let policy = crate::engine::Policy {
             needs_human: curve(self.needs_human_backoff_base, self.needs_human_backoff_max),
             unknown: curve(
                 self.unknown_outcome_backoff_base,
@@ -117,13 +117,8 @@ impl RunArgs {
             max_unknown_outcomes: self.max_unknown_outcomes.max(1),
             max_total_cents: self.max_total_cost,
             quote_max_age: secs(self.quote_max_age),
-            signature_ttl: self.api.request_window().0,
-            clock_margin: self.api.request_window().1,
-            window_lookup_every: self.api.request_window().1.clamp(
-                std::time::Duration::from_secs(1),
-                std::time::Duration::from_secs(60),
-            ),
             ..crate::engine::Policy::default()
-        }
+        };
+        crate::driver::with_request_window(policy, &self.api)
     }
 }
