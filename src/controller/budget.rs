@@ -98,8 +98,8 @@ pub struct Seen {
 }
 
 impl From<&PaymentReceipt> for Seen {
-    /// One attempt's receipt, under its DealPayment's uid (what this process wrote for that
-    /// DealPayment since it leads, if anything, counts instead: the cache may lag it).
+    /// One attempt's receipt, under its DealPayment's uid (attempts this process wrote whose receipts
+    /// the cache does not show yet count beside it, at their quote: see `Ledger::charges`).
     fn from(r: &PaymentReceipt) -> Self {
         Self {
             uid: r.spec.deal_payment.uid.clone(),
@@ -344,20 +344,7 @@ impl Budgets {
 
     /// Every DealPayment in the caches, by namespace.
     fn seen_all(&self) -> BTreeMap<String, Vec<Seen>> {
-        let mut namespaces: BTreeSet<String> = BTreeSet::new();
-        self.caches.for_each(None, |ns, _, _| {
-            namespaces.insert(ns.to_string());
-        });
-        self.caches.for_each_receipt(None, |r| {
-            namespaces.insert(r.metadata.namespace.clone().unwrap_or_default());
-        });
-        namespaces
-            .into_iter()
-            .map(|ns| {
-                let seen = self.seen(&ns);
-                (ns, seen)
-            })
-            .collect()
+        self.seen_in(None)
     }
 
     /// Shares the budgets, publishing their figures as the namespace budget gauges of `metrics` at
@@ -378,15 +365,23 @@ impl Budgets {
     /// re-created DealPayment counts the same after restarts and failovers. A DealPayment without any
     /// receipt (written before receipts existed) counts from its status.
     fn seen(&self, namespace: &str) -> Vec<Seen> {
-        let mut out = Vec::new();
+        self.seen_in(Some(namespace))
+            .remove(namespace)
+            .unwrap_or_default()
+    }
+
+    /// [`Budgets::seen`] for one namespace or all, by namespace, in one pass over the caches.
+    fn seen_in(&self, namespace: Option<&str>) -> BTreeMap<String, Vec<Seen>> {
+        let mut out: BTreeMap<String, Vec<Seen>> = BTreeMap::new();
         let mut journaled: HashSet<String> = HashSet::new();
-        self.caches.for_each_receipt(Some(namespace), |r| {
+        self.caches.for_each_receipt(namespace, |r| {
             journaled.insert(r.spec.deal_payment.uid.clone());
-            out.push(Seen::from(r));
+            let ns = r.metadata.namespace.clone().unwrap_or_default();
+            out.entry(ns).or_default().push(Seen::from(r));
         });
-        self.caches.for_each(Some(namespace), |_, _, dp| {
+        self.caches.for_each(namespace, |ns, _, dp| {
             if !journaled.contains(dp.uid.as_ref() as &str) {
-                out.push(Seen::from(dp));
+                out.entry(ns.to_string()).or_default().push(Seen::from(dp));
             }
         });
         out
